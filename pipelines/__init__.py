@@ -1,0 +1,1 @@
+"""creditflow: stages as plain functions."""

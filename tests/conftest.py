@@ -1,0 +1,94 @@
+"""Shared fixtures: a temporary home per test, a real SQLite warehouse, and PostgreSQL when it is
+reachable on 127.0.0.1:5432 (skipped with the reason otherwise)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from pipelines.settings import Settings, disable_telemetry
+from pipelines.warehouse import Warehouse
+
+disable_telemetry()
+PG_ADMIN_URL = os.environ.get("CREDITFLOW_TEST_PG_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An isolated CREDITFLOW_HOME; no CREDITFLOW_* from the caller's shell leaks in."""
+    for key in list(os.environ):
+        if key.startswith("CREDITFLOW_") and key != "CREDITFLOW_TEST_PG_URL":
+            monkeypatch.delenv(key)
+    path = tmp_path / "home"
+    monkeypatch.setenv("CREDITFLOW_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def settings(home: Path) -> Settings:
+    s = Settings()
+    s.ensure_dirs()
+    return s
+
+
+@pytest.fixture
+def sqlite_wh(settings: Settings) -> Iterator[Warehouse]:
+    wh = Warehouse.from_settings(settings)
+    wh.init()
+    yield wh
+    wh.dispose()
+
+
+def _pg_reachable() -> str | None:
+    try:
+        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # any failure means: skip, and say why
+        return f"PostgreSQL not reachable at 127.0.0.1:5432 ({type(exc).__name__})"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for the session, dropped afterwards."""
+    reason = _pg_reachable()
+    if reason:
+        pytest.skip(reason)
+    name = f"creditflow_test_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_wh(pg_url: str) -> Iterator[Warehouse]:
+    """The session's PostgreSQL warehouse, emptied before each test."""
+    wh = Warehouse(pg_url)
+    wh.init()
+    from pipelines.schema import metadata
+
+    with wh.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+    yield wh
+    wh.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_wh(request: pytest.FixtureRequest) -> Warehouse:
+    """Each warehouse test runs on SQLite and, when reachable, on PostgreSQL."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_wh")
+    return request.getfixturevalue("pg_wh")
