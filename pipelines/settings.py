@@ -105,8 +105,8 @@ class ScoringSettings(BaseModel):
     base_score: float = 600.0
     base_odds: float = 50.0
     pdo: float = 20.0
-    approve_at: float = 620.0
-    decline_below: float = 580.0
+    approve_at: float = 570.0
+    decline_below: float = 535.0
     target_approval_rate: float | None = None
     reason_codes: int = 3
     exact_contributions: bool = True
