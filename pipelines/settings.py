@@ -37,8 +37,8 @@ TELEMETRY_OFF = {
 
 
 class SimulateSettings(BaseModel):
-    n_applications: int = 60_000
-    start: date = date(2022, 1, 1)
+    n_applications: int = 120_000
+    start: date = date(2021, 1, 1)
     end: date = date(2025, 6, 30)
     default_rate: float = 0.06
     n_dealers: int = 300
@@ -62,6 +62,11 @@ class ValidationSettings(BaseModel):
     max_pti: float = 1.0
     bureau_score_range: tuple[int, int] = (300, 850)
     max_future_minutes: int = 0
+    max_quarantine_share: float = 0.5
+    term_months_range: tuple[int, int] = (6, 120)
+    interest_rate_range: tuple[float, float] = (0.0, 0.6)
+    annual_income_range: tuple[float, float] = (0.0, 10_000_000.0)
+    suites_dir: Path | None = None
 
 
 class FeatureSettings(BaseModel):
@@ -128,15 +133,34 @@ class PromotionSettings(BaseModel):
 
 class MonitoringSettings(BaseModel):
     window_days: int = 14
+    min_window_rows: int = 500
     psi_bins: int = 10
     psi_epsilon: float = 1e-4
     psi_bands: tuple[float, float] = (0.10, 0.25)
+    trend_features: list[str] = Field(default_factory=lambda: ["dealer_matured_loans"])
     drift_share_threshold: float = 0.3
     evidently_sample_rows: int = 50_000
+    evidently_method: str | None = None
     auc_margin: float = 0.05
-    roll_rate_factor: float = 1.5
+    realised_vintages: int = 3
+    bad_rate_factor: float = 1.25
+    bad_rate_alpha: float = 0.001
+    roll_rate_factor: float = 1.25
+    roll_rate_alpha: float = 0.001
+    roll_rate_min_loans: int = 100
     roll_rate_baseline_months: int = 6
+    vintage_months: int = 12
+    early_delinquency_mob: int = 3
+    early_delinquency_bucket: Literal["1-30", "31-60", "61-90", "90+"] = "31-60"
+    early_delinquency_recent_months: int = 3
+    early_delinquency_baseline_months: int = 6
+    early_delinquency_factor: float = 1.25
+    early_delinquency_alpha: float = 0.001
+    dealer_factor: float = 2.0
+    dealer_alpha: float = 0.01
+    dealer_min_events: int = 5
     retrain_cooldown_days: int = 30
+    experiment_name: str = "monitoring"
 
 
 class AlertSettings(BaseModel):

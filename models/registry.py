@@ -1,0 +1,541 @@
+"""The one place that talks to MLflow: tracked training runs, the registered PD model, aliases,
+and the reference sample monitoring compares against.
+
+Every function takes the tracking URI explicitly (the registry lives in the same store); nothing
+relies on MLFLOW_TRACKING_URI. MLflow's model-logging code reads its global URI, so that one step
+sets it for the duration of the call and restores it afterwards.
+
+A model version carries everything needed to score: the booster (xgboost flavor, UBJSON) and, in
+the MLmodel metadata under ``creditflow_pd_model``, the calibrator state, feature names, dtypes,
+categories, monotone directions and reason texts (a JSON string, so floats round-trip exactly).
+``load_pd_model`` rebuilds the whole PDModel from one version. MLflow's own pyfunc loader returns
+the booster's RAW probability (uncalibrated) and needs pandas Categorical inputs; score through
+``load_pd_model`` instead.
+
+Promotion safety (two promotions at once): alias moves run under an exclusive ``flock`` on a lock
+file next to the SQLite store (``<mlflow.db>.aliases.lock``) and are compare-and-set: the caller
+says which champion it judged against, the champion is re-read under the lock, and the move is
+refused if it changed. Each alias write is a single upsert, and ``previous`` is written before
+``champion``, so a crash between writes never leaves zero or two champions. For a store that is not
+a local SQLite file, pass ``lock_path`` on storage every promoter shares, or hold your own lock
+(e.g. a warehouse row) and pass ``external_lock=True``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version as pkg_version
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model, infer_signature
+
+from models.pd_model import PDModel
+
+CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
+SPEC_KEY = "creditflow_pd_model"
+MODEL_NAME_IN_RUN = "model"
+REFERENCE_DIR, REFERENCE_FILE = "reference", "reference.parquet"
+REFERENCE_MAX_ROWS = 20_000
+RAW_PD_COL, PD_COL = "raw_pd", "pd"
+# Explicit requirements: MLflow's requirement inference costs ~2 s per log (STACK_NOTES).
+PIP_REQUIREMENTS = [f"{p}=={pkg_version(p)}" for p in ("xgboost", "numpy", "pandas", "scipy")]
+_PARAM_MAX = 6000
+_SECRET_IN_URL = re.compile(r"([a-zA-Z][\w+.-]*://[^:/@\s]*):[^@/\s]*@")
+_BAD_KEY_CHARS = re.compile(r"[^\w\-. /]")
+_GLOBAL_URI_LOCK = threading.Lock()
+_PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+
+
+class RegistryError(RuntimeError):
+    """The registry cannot do what was asked; the message names the model, version or alias."""
+
+
+class AliasConflictError(RegistryError):
+    """The champion changed between the caller's decision and the alias move."""
+
+
+def client_for(tracking_uri: str) -> MlflowClient:
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+@contextmanager
+def _global_uri(tracking_uri: str) -> Iterator[None]:
+    """MLflow's log_model/download paths read the global URI: set it, then restore it."""
+    from mlflow.tracking._model_registry import utils as reg_utils
+    from mlflow.tracking._tracking_service import utils as trk_utils
+
+    with _GLOBAL_URI_LOCK:
+        prev_t = getattr(trk_utils, "_tracking_uri", None)
+        prev_r = getattr(reg_utils, "_registry_uri", None)
+        # set_tracking_uri also writes MLFLOW_TRACKING_URI into os.environ: put that back too.
+        # Downloads of a few small files need no progress bar on the user's terminal.
+        prev_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI",
+                                                   _PROGRESS_ENV)}
+        os.environ[_PROGRESS_ENV] = "false"
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+        try:
+            yield
+        finally:
+            mlflow.set_tracking_uri(prev_t)
+            reg_utils._registry_uri = prev_r
+            for key, value in prev_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+# ---------------------------------------------------------------------------------------------
+# experiments and runs
+
+
+def ensure_experiment(tracking_uri: str, experiment_name: str, artifact_root: str | Path) -> str:
+    """Experiment id, creating it with artifacts under ``artifact_root/<name>`` if needed."""
+    client = client_for(tracking_uri)
+    exp = client.get_experiment_by_name(experiment_name)
+    if exp is not None:
+        if exp.lifecycle_stage == "deleted":
+            client.restore_experiment(exp.experiment_id)
+        return exp.experiment_id
+    slug = re.sub(r"[^\w.-]+", "-", experiment_name).strip("-") or "experiment"
+    location = (Path(artifact_root).expanduser().resolve() / slug).as_uri()
+    try:
+        return client.create_experiment(experiment_name, artifact_location=location)
+    except MlflowException:  # created concurrently by another process
+        exp = client.get_experiment_by_name(experiment_name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+def _clean_key(key: str) -> str:
+    return _BAD_KEY_CHARS.sub("_", str(key))
+
+
+def _param_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+    return _SECRET_IN_URL.sub(r"\1:***@", text)[:_PARAM_MAX]
+
+
+def _flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+@dataclass
+class TrackedRun:
+    """A handle on one MLflow run; every call goes through an explicit client."""
+
+    tracking_uri: str
+    run_id: str
+    experiment_id: str
+
+    @property
+    def client(self) -> MlflowClient:
+        return client_for(self.tracking_uri)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Nested dicts flattened with dots; values as text, URL passwords masked."""
+        items = [Param(_clean_key(k), _param_value(v)) for k, v in _flatten(params).items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[i:i + 100])
+
+    def log_metrics(self, metrics: Mapping[str, float], prefix: str = "",
+                    step: int = 0) -> None:
+        """Numbers only; NaN/inf are skipped (MLflow stores them, but they break comparisons)."""
+        now = int(time.time() * 1000)
+        items = [Metric(_clean_key(f"{prefix}{k}"), float(v), now, step)
+                 for k, v in metrics.items()
+                 if isinstance(v, int | float | np.number) and math.isfinite(float(v))]
+        for i in range(0, len(items), 1000):
+            self.client.log_batch(self.run_id, metrics=items[i:i + 1000])
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        items = [RunTag(_clean_key(k), _param_value(v)) for k, v in tags.items()]
+        self.client.log_batch(self.run_id, tags=items)
+
+    def log_figure(self, figure: Any, artifact_file: str) -> None:
+        """A matplotlib figure as PNG (models.plots builds them without pyplot state)."""
+        self.client.log_figure(self.run_id, figure, artifact_file)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, text, artifact_file)
+
+    def log_dict(self, data: Mapping[str, Any], artifact_file: str) -> None:
+        self.client.log_text(self.run_id, json.dumps(data, indent=2, default=str), artifact_file)
+
+    def log_frame(self, frame: pd.DataFrame, artifact_file: str) -> None:
+        """CSV or Parquet by the file's extension."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(artifact_file).name
+            if path.suffix == ".parquet":
+                frame.to_parquet(path, index=False)
+            else:
+                frame.to_csv(path, index=False)
+            parent = str(Path(artifact_file).parent)
+            self.client.log_artifact(self.run_id, str(path),
+                                     None if parent in ("", ".") else parent)
+
+    def log_trial(self, number: int, params: Mapping[str, Any],
+                  metrics: Mapping[str, float]) -> str:
+        """A finished nested run for one HPO trial (the ``on_trial`` callback of hpo_search)."""
+        child = self.client.create_run(
+            self.experiment_id, run_name=f"trial-{number}",
+            tags={"mlflow.parentRunId": self.run_id, "hpo_trial": str(number)})
+        run = TrackedRun(self.tracking_uri, child.info.run_id, self.experiment_id)
+        run.log_params(params)
+        run.log_metrics(metrics)
+        run.client.set_terminated(run.run_id, "FINISHED")
+        return run.run_id
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.run_id, status)
+
+
+def start_run(tracking_uri: str, experiment_name: str, artifact_root: str | Path,
+              run_name: str | None = None, tags: Mapping[str, Any] | None = None) -> TrackedRun:
+    """A new RUNNING run; finish it with ``run.finish()`` (or use ``tracked_run``)."""
+    exp_id = ensure_experiment(tracking_uri, experiment_name, artifact_root)
+    run = client_for(tracking_uri).create_run(
+        exp_id, run_name=run_name,
+        tags={_clean_key(k): _param_value(v) for k, v in (tags or {}).items()})
+    return TrackedRun(tracking_uri, run.info.run_id, exp_id)
+
+
+def resume_run(tracking_uri: str, run_id: str) -> TrackedRun:
+    """A handle on an existing run (e.g. created by an earlier flow task)."""
+    try:
+        run = client_for(tracking_uri).get_run(run_id)
+    except MlflowException as exc:
+        raise RegistryError(f"run {run_id} not found in the tracking store: {exc}") from exc
+    return TrackedRun(tracking_uri, run_id, run.info.experiment_id)
+
+
+@contextmanager
+def tracked_run(tracking_uri: str, experiment_name: str, artifact_root: str | Path,
+                run_name: str | None = None,
+                tags: Mapping[str, Any] | None = None) -> Iterator[TrackedRun]:
+    """A run that ends FINISHED, or FAILED if the block raises."""
+    run = start_run(tracking_uri, experiment_name, artifact_root, run_name, tags)
+    try:
+        yield run
+    except BaseException:
+        run.finish("FAILED")
+        raise
+    run.finish("FINISHED")
+
+
+def log_training(run: TrackedRun, *, params: Mapping[str, Any] | None = None,
+                 metrics: Mapping[str, float] | None = None,
+                 tags: Mapping[str, Any] | None = None,
+                 figures: Mapping[str, Any] | None = None,
+                 texts: Mapping[str, str] | None = None,
+                 frames: Mapping[str, pd.DataFrame] | None = None) -> None:
+    """Everything of one training run in one call; keys of figures/texts/frames are artifact
+    paths (e.g. ``plots/roc.png``, ``model_card.md``, ``tables/deciles_oot.csv``)."""
+    if params:
+        run.log_params(params)
+    if metrics:
+        run.log_metrics(metrics)
+    if tags:
+        run.set_tags(tags)
+    for path, fig in (figures or {}).items():
+        run.log_figure(fig, path)
+    for path, text in (texts or {}).items():
+        run.log_text(text, path)
+    for path, frame in (frames or {}).items():
+        run.log_frame(frame, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# reference sample
+
+
+def build_reference(model: PDModel, X: pd.DataFrame, max_rows: int = REFERENCE_MAX_ROWS,
+                    seed: int = 0) -> pd.DataFrame:
+    """Features plus raw and calibrated PD for at most ``max_rows`` rows (seeded sample)."""
+    clash = {RAW_PD_COL, PD_COL} & set(X.columns)
+    if clash:
+        raise RegistryError(f"feature names clash with reference columns: {sorted(clash)}")
+    sample = X.sample(n=max_rows, random_state=seed) if len(X) > max_rows else X
+    sample = model.check_frame(sample).reset_index(drop=True)
+    out = sample.copy()
+    out[RAW_PD_COL] = model.raw_proba(sample)
+    out[PD_COL] = model.calibrator.transform(out[RAW_PD_COL].to_numpy())
+    return out
+
+
+def log_reference(run: TrackedRun, reference: pd.DataFrame,
+                  max_rows: int = REFERENCE_MAX_ROWS) -> None:
+    """The training-window reference sample as ``reference/reference.parquet`` on the run."""
+    if len(reference) > max_rows:
+        raise RegistryError(f"reference holds {len(reference)} rows; at most {max_rows} allowed")
+    run.log_frame(reference, f"{REFERENCE_DIR}/{REFERENCE_FILE}")
+
+
+def load_reference(tracking_uri: str, name: str, alias: str | None = None,
+                   version: str | None = None) -> pd.DataFrame:
+    ver = _resolve_version(tracking_uri, name, alias, version)
+    run_id = _model_version(tracking_uri, name, ver).run_id
+    try:
+        with tempfile.TemporaryDirectory() as tmp, _global_uri(tracking_uri):
+            path = client_for(tracking_uri).download_artifacts(
+                run_id, f"{REFERENCE_DIR}/{REFERENCE_FILE}", tmp)
+            return pd.read_parquet(path)
+    except Exception as exc:
+        raise RegistryError(f"reference sample of {name} version {ver} (run {run_id}) cannot be "
+                            f"read: {type(exc).__name__}: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------------------------
+# the registered model
+
+
+def register_pd_model(run: TrackedRun, model: PDModel, X_sample: pd.DataFrame, name: str,
+                      alias: str | None = CHALLENGER,
+                      version_tags: Mapping[str, Any] | None = None) -> str:
+    """Log the booster with signature, input example and the PDModel spec on ``run``, register
+    it under ``name`` and point ``alias`` (default ``challenger``) at the new version.
+
+    Log metrics on the run BEFORE calling this: MLflow copies the run's metrics onto the logged
+    model, so they show beside it in the UI. Sets ``model.name/version/run_id`` on success."""
+    sample = model.check_frame(X_sample.head(1000))
+    signature = infer_signature(sample, model.predict_pd(sample))
+    client = run.client
+    logged = client.create_logged_model(run.experiment_id, name=MODEL_NAME_IN_RUN,
+                                        source_run_id=run.run_id)
+    with _global_uri(run.tracking_uri), _quiet_serving_check():
+        info = mlflow.xgboost.log_model(
+            model.booster, name=MODEL_NAME_IN_RUN, signature=signature,
+            input_example=sample.head(5), pip_requirements=PIP_REQUIREMENTS,
+            metadata={SPEC_KEY: json.dumps(model.spec())}, registered_model_name=name,
+            model_format="ubj", model_id=logged.model_id, run_id=run.run_id)
+    ver = str(info.registered_model_version)
+    tags = {"run_id": run.run_id, **(version_tags or {})}
+    for key, value in tags.items():
+        client.set_model_version_tag(name, ver, _clean_key(key), _param_value(value))
+    if alias:
+        set_alias(client, name, alias, ver)
+    model.name, model.version, model.run_id = name, ver, run.run_id
+    return ver
+
+
+@contextmanager
+def _quiet_serving_check() -> Iterator[None]:
+    """MLflow replays the input example through pyfunc, which sends categoricals as JSON strings
+    the booster refuses, and logs a warning for a known, documented limitation (module
+    docstring). Silence only that logger, only while logging."""
+    logger = logging.getLogger("mlflow.models.model")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None:
+    try:
+        client.set_registered_model_alias(name, alias, str(version))
+    except MlflowException as exc:
+        raise RegistryError(f"cannot point alias {alias!r} of {name} at version {version}: "
+                            f"{exc.message}") from exc
+
+
+def _delete_alias(client: MlflowClient, name: str, alias: str) -> None:
+    try:
+        client.delete_registered_model_alias(name, alias)
+    except MlflowException as exc:
+        raise RegistryError(f"cannot delete alias {alias!r} of {name}: {exc.message}") from exc
+
+
+def get_alias_version(tracking_uri: str, name: str, alias: str) -> str | None:
+    """The version an alias points at, or None if the alias (or the model) does not exist."""
+    return aliases(tracking_uri, name).get(alias)
+
+
+def aliases(tracking_uri: str, name: str) -> dict[str, str]:
+    """alias -> version of a registered model ({} if the model does not exist)."""
+    try:
+        model = client_for(tracking_uri).get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return {}
+        raise RegistryError(f"registry unreachable or failing for {name}: {exc.message}") from exc
+    return {a: str(v) for a, v in model.aliases.items()}
+
+
+def set_version_tags(tracking_uri: str, name: str, version: str,
+                     tags: Mapping[str, Any]) -> None:
+    client = client_for(tracking_uri)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, str(version), _clean_key(key), _param_value(value))
+
+
+def version_info(tracking_uri: str, name: str, version: str) -> dict[str, Any]:
+    """run_id, status, tags and aliases of one version (for promotion reports)."""
+    mv = _model_version(tracking_uri, name, version)
+    return {"name": name, "version": str(mv.version), "run_id": mv.run_id, "status": mv.status,
+            "tags": dict(mv.tags), "aliases": list(mv.aliases), "source": mv.source,
+            "created_ms": mv.creation_timestamp}
+
+
+def _model_version(tracking_uri: str, name: str, version: str) -> Any:
+    try:
+        return client_for(tracking_uri).get_model_version(name, str(version))
+    except MlflowException as exc:
+        raise RegistryError(f"{name} version {version} not found: {exc.message}") from exc
+
+
+def _resolve_version(tracking_uri: str, name: str, alias: str | None,
+                     version: str | None) -> str:
+    if (alias is None) == (version is None):
+        raise RegistryError("give exactly one of alias or version")
+    if version is not None:
+        return str(version)
+    found = get_alias_version(tracking_uri, name, alias)
+    if found is None:
+        raise RegistryError(f"model {name} has no alias {alias!r}")
+    return found
+
+
+def load_pd_model(tracking_uri: str, name: str, alias: str | None = None,
+                  version: str | None = None) -> PDModel:
+    """The whole PDModel of one version (by alias or number)."""
+    ver = _resolve_version(tracking_uri, name, alias, version)
+    mv = _model_version(tracking_uri, name, ver)
+    try:
+        with tempfile.TemporaryDirectory() as tmp, _global_uri(tracking_uri):
+            local = Path(mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{name}/{ver}", dst_path=tmp))
+            meta = Model.load(str(local / "MLmodel"))
+            spec = json.loads((meta.metadata or {})[SPEC_KEY])
+            booster = xgb.Booster()
+            booster.load_model(str(local / meta.flavors["xgboost"]["data"]))
+            return PDModel.from_spec(booster, spec, name=name, version=ver, run_id=mv.run_id)
+    except Exception as exc:
+        raise RegistryError(f"{name} version {ver}: model artifact missing or corrupted "
+                            f"({type(exc).__name__}: {exc})") from exc
+
+
+# ---------------------------------------------------------------------------------------------
+# promotion
+
+
+def default_lock_path(tracking_uri: str) -> Path | None:
+    """``<db>.aliases.lock`` for a local SQLite store, else None."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    db = tracking_uri[len(prefix):].split("?", 1)[0]
+    return Path(f"{db}.aliases.lock")
+
+
+@contextmanager
+def alias_lock(tracking_uri: str, lock_path: str | Path | None = None,
+               timeout_s: float = 30.0, external_lock: bool = False) -> Iterator[None]:
+    """Exclusive lock for alias moves (see module docstring)."""
+    if external_lock:
+        yield
+        return
+    path = Path(lock_path) if lock_path else default_lock_path(tracking_uri)
+    if path is None:
+        raise RegistryError("alias moves on a non-SQLite store need lock_path (shared storage) "
+                            "or external_lock=True with a lock the caller holds")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout_s
+    with open(path, "a+") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise RegistryError(f"another promotion holds {path} for more than "
+                                        f"{timeout_s:.0f} s") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def move_aliases_atomically(tracking_uri: str, name: str, new_champion: str,
+                            expected_champion: str | None, *,
+                            lock_path: str | Path | None = None, timeout_s: float = 30.0,
+                            external_lock: bool = False) -> dict[str, Any]:
+    """Promote ``new_champion``: old champion -> ``previous``, new -> ``champion``; the
+    ``challenger`` alias is removed if it pointed at the new champion.
+
+    ``expected_champion`` is the champion the decision was made against (None: there was none);
+    if the champion changed meanwhile, AliasConflictError and nothing moves."""
+    client = client_for(tracking_uri)
+    with alias_lock(tracking_uri, lock_path, timeout_s, external_lock):
+        before = aliases(tracking_uri, name)
+        current = before.get(CHAMPION)
+        expected = None if expected_champion is None else str(expected_champion)
+        if current != expected:
+            raise AliasConflictError(
+                f"{name}: champion is version {current} but the decision was made against "
+                f"{expected}; re-run the comparison")
+        new = str(new_champion)
+        _model_version(tracking_uri, name, new)
+        if new == current:
+            raise RegistryError(f"{name} version {new} is already the champion")
+        if current is not None:
+            set_alias(client, name, PREVIOUS, current)
+        set_alias(client, name, CHAMPION, new)
+        if before.get(CHALLENGER) == new:
+            _delete_alias(client, name, CHALLENGER)
+        after = aliases(tracking_uri, name)
+    return {"name": name, "champion": new, "previous": current, "before": before,
+            "after": after}
+
+
+def rollback(tracking_uri: str, name: str, *, lock_path: str | Path | None = None,
+             timeout_s: float = 30.0, external_lock: bool = False) -> dict[str, Any]:
+    """Put ``previous`` back as champion. The demoted version is tagged ``rolled_back_at`` and
+    ``previous`` is removed (a second rollback without a new promotion is an error, not a flip)."""
+    client = client_for(tracking_uri)
+    with alias_lock(tracking_uri, lock_path, timeout_s, external_lock):
+        before = aliases(tracking_uri, name)
+        target = before.get(PREVIOUS)
+        if target is None:
+            raise RegistryError(f"{name} has no 'previous' version to roll back to")
+        _model_version(tracking_uri, name, target)
+        demoted = before.get(CHAMPION)
+        set_alias(client, name, CHAMPION, target)
+        _delete_alias(client, name, PREVIOUS)
+        if demoted is not None and demoted != target:
+            client.set_model_version_tag(name, demoted, "rolled_back_at",
+                                         datetime.now(UTC).isoformat(timespec="seconds"))
+        after = aliases(tracking_uri, name)
+    return {"name": name, "champion": target, "demoted": demoted, "before": before,
+            "after": after}

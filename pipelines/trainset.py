@@ -1,0 +1,101 @@
+"""The training data: features and matured labels of each time window (see pipelines.windows)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features import (
+    build_features,
+    feature_specs,
+    label_applications,
+    maturity_summary,
+)
+from features.registry import FeatureSpec
+from pipelines.errors import CreditflowError
+from pipelines.history import (
+    feature_config,
+    infer_extra_features,
+    load_applications,
+    load_outcomes,
+)
+from pipelines.settings import Settings
+from pipelines.warehouse import Warehouse
+from pipelines.windows import Windows, plan_windows, window_of
+
+WINDOW_NAMES = ("train", "early_stopping", "calibration", "oot")
+
+
+class TrainingError(CreditflowError):
+    """Training cannot go on; the message says which window or step."""
+
+
+@dataclass
+class TrainingSet:
+    windows: Windows
+    X: dict[str, pd.DataFrame]
+    y: dict[str, np.ndarray]
+    specs: list[FeatureSpec]
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    maturity: dict[str, Any] = field(default_factory=dict)
+
+    def rows(self) -> dict[str, int]:
+        return {w: len(self.X[w]) for w in WINDOW_NAMES}
+
+
+def data_as_of(wh: Warehouse) -> date:
+    """The newest business date in the warehouse: what the data knows."""
+    latest = wh.execute("SELECT MAX(business_date) FROM applications").scalar_one()
+    if latest is None:
+        raise TrainingError("the warehouse holds no applications: run `creditflow simulate` "
+                            "or `creditflow ingest` first")
+    return pd.Timestamp(latest).date()
+
+
+def windows_for(settings: Settings, wh: Warehouse, train_end: date | None = None,
+                oot_months: int | None = None, as_of: date | None = None) -> Windows:
+    t = settings.training
+    return plan_windows(as_of or data_as_of(wh), settings.features.performance_window_months,
+                        t.train_months, t.early_stopping_months, t.calibration_months,
+                        oot_months or t.oot_months, train_end or t.train_end)
+
+
+def load_training_set(settings: Settings, wh: Warehouse, windows: Windows) -> TrainingSet:
+    """Features and matured labels of every window; immature and unbooked rows are counted and
+    left out (an immature loan is not a good loan)."""
+    apps = load_applications(wh, windows.train[0], windows.oot[1])
+    if apps.empty:
+        raise TrainingError(f"no applications between {windows.train[0]} and {windows.oot[1]}")
+    outcomes = load_outcomes(wh, windows.as_of)
+    as_of = pd.Timestamp(windows.as_of)
+    labels = label_applications(apps, outcomes, as_of,
+                                settings.features.performance_window_months)
+    numeric, categorical = infer_extra_features(
+        apps[window_of(apps["business_date"], windows) == "train"])
+    specs = feature_specs(numeric, categorical)
+    X_all = build_features(apps, outcomes, as_of, feature_config(settings), specs)
+    which = window_of(apps["business_date"], windows).to_numpy()
+    bad = labels["bad"].to_numpy()
+    ts = TrainingSet(windows=windows, X={}, y={}, specs=specs,
+                     maturity=maturity_summary(labels))
+    for name in WINDOW_NAMES:
+        in_window = which == name
+        keep = in_window & ~np.isnan(bad)
+        ts.X[name] = X_all[keep]
+        ts.y[name] = bad[keep].astype(np.int8)
+        ts.counts[name] = {
+            "applications": int(in_window.sum()), "rows": int(keep.sum()),
+            "bads": int(bad[keep].sum()),
+            "immature": int((in_window & labels["booked"].to_numpy()
+                             & ~labels["mature"].to_numpy()).sum()),
+            "not_booked": int((in_window & ~labels["booked"].to_numpy()).sum()),
+        }
+        if ts.counts[name]["bads"] == 0 or ts.counts[name]["bads"] == keep.sum():
+            raise TrainingError(f"{name} window {getattr(windows, name)} has "
+                                f"{ts.counts[name]['rows']} labelled rows and "
+                                f"{ts.counts[name]['bads']} bads: it needs goods and bads")
+    return ts
