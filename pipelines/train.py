@@ -18,7 +18,12 @@ from models.registry import TrackedRun
 from pipelines.evaluate import evaluate
 from pipelines.settings import Settings
 from pipelines.track import TrainResult, log_and_register, open_run
-from pipelines.trainset import TrainingSet, load_training_set, windows_for
+from pipelines.trainset import (
+    TrainingSet,
+    load_training_set,
+    validate_training_set,
+    windows_for,
+)
 from pipelines.warehouse import Warehouse
 
 
@@ -69,7 +74,7 @@ def train_model(settings: Settings, wh: Warehouse, *, train_end: date | None = N
                 triggered_by: str = "manual") -> TrainResult:
     """One complete, tracked training run; the new version gets the ``challenger`` alias."""
     windows = windows_for(settings, wh, train_end, oot_months)
-    ts = load_training_set(settings, wh, windows)
+    ts = validate_training_set(settings, load_training_set(settings, wh, windows))
     run = open_run(settings, triggered_by)
     try:
         booster, fit_info = fit_model(settings, ts, run, hpo_trials)

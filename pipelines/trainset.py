@@ -99,3 +99,20 @@ def load_training_set(settings: Settings, wh: Warehouse, windows: Windows) -> Tr
                                 f"{ts.counts[name]['rows']} labelled rows and "
                                 f"{ts.counts[name]['bads']} bads: it needs goods and bads")
     return ts
+
+
+def validate_training_set(settings: Settings, ts: TrainingSet) -> TrainingSet:
+    """The features suite gates each window's matrix before any fit: a batch-level failure stops
+    training (BatchRejected names the expectation); rows failing a row-level check are left out
+    of the window and counted."""
+    from pipelines.validate import run_gate
+
+    for name in WINDOW_NAMES:
+        X = ts.X[name]
+        frame = X.reset_index()
+        gate = run_gate(frame, "features", f"features-{ts.windows.as_of}-{name}", settings,
+                        business_date=ts.windows.as_of, data_docs=name == "train")
+        keep = frame.index.isin(gate.passed.index)
+        ts.X[name], ts.y[name] = X[keep], ts.y[name][keep]
+        ts.counts[name]["quarantined"] = int((~keep).sum())
+    return ts

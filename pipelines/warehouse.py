@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +196,12 @@ class Warehouse:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@lru_cache(maxsize=8)
+def warehouse_for(url: str) -> Warehouse:
+    """One engine per process and URL (Dask workers build their own: engines don't pickle)."""
+    return Warehouse(url)
 
 
 def _table(table: Table | str) -> Table:

@@ -1,0 +1,58 @@
+"""What every flow shares: settings, the warehouse, the failure hook, the scheduled date.
+
+Flows stay thin: they call ``pipelines`` stages, add retries, caching and artifacts, and never
+compute anything about credit themselves.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pipelines.settings import Settings, configure_environment, redact
+from pipelines.warehouse import warehouse_for
+
+# Retries with backoff for steps whose I/O can fail transiently (database, registry).
+IO_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10]}
+
+
+def flow_settings() -> Settings:
+    """Settings of this process, with Prefect and MLflow pointed at the project home."""
+    settings = Settings()
+    configure_environment(settings)
+    return settings
+
+
+def scheduled_date(explicit: date | None) -> date:
+    """The business date of a run: the one given, else the date the run was scheduled for, so
+    a late or backfilled run scores the day it stands for, not the day it happens to run."""
+    if explicit is not None:
+        return explicit
+    from prefect.runtime import flow_run
+
+    scheduled = flow_run.scheduled_start_time
+    if scheduled is None:  # pragma: no cover - Prefect always sets it inside a flow run
+        raise ValueError("no business date given and the run has no scheduled time")
+    return scheduled.date()
+
+
+def current_run_id() -> str | None:
+    from prefect.runtime import flow_run
+
+    return flow_run.id
+
+
+def alert_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
+    """Prefect on-failure hook: the same alert function monitoring uses."""
+    from pipelines.alerts import send_alert
+
+    settings = flow_settings()
+    params = getattr(flow_run, "parameters", {}) or {}
+    business = params.get("business_date") or (flow_run.expected_start_time or
+                                                flow_run.start_time).date()
+    if isinstance(business, str):
+        business = date.fromisoformat(business)
+    message = redact(f"flow '{flow.name}' run '{flow_run.name}' failed for {business}: "
+                     f"{state.message or state.name}")
+    send_alert(settings, warehouse_for(settings.warehouse), f"flow_failed:{flow.name}",
+               business, message, severity="error")

@@ -1,0 +1,62 @@
+"""A small simulated book with a trained champion, built once per session and copied per test
+(copying the folder costs far less than simulating and training again)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from models.registry import move_aliases_atomically
+from pipelines.book import load_book
+from pipelines.settings import Settings, SimulateSettings, configure_environment
+from pipelines.simulate import simulate_book
+from pipelines.train import train_model
+from pipelines.warehouse import Warehouse
+
+# Small but honest: enough bads per window for AUC and calibration to mean something.
+BOOK = SimulateSettings(n_applications=40_000, start=date(2021, 1, 1), end=date(2025, 6, 30))
+TRAIN_OVERRIDES = {"n_estimators": 300, "early_stopping_rounds": 30}
+
+
+def small_settings(home: Path, **overrides: object) -> Settings:
+    return Settings(home=home, simulate=BOOK.model_dump(),
+                    training={**TRAIN_OVERRIDES, **overrides.pop("training", {})}, **overrides)
+
+
+@pytest.fixture(scope="session")
+def trained_home_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("trained") / "home"
+    settings = small_settings(home)
+    configure_environment(settings)
+    wh = Warehouse.from_settings(settings)
+    wh.init()
+    book = simulate_book(BOOK.n_applications, BOOK.start, BOOK.end, seed=settings.seed)
+    load_book(wh, book, "sim-test")
+    result = train_model(settings, wh, triggered_by="test-fixture")
+    move_aliases_atomically(settings.tracking_uri, result.model_name, result.version, None)
+    wh.dispose()
+    return home
+
+
+@pytest.fixture
+def trained_home(trained_home_template: Path, tmp_path: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private copy of the trained home (warehouse + MLflow store), set as CREDITFLOW_HOME."""
+    home = tmp_path / "home"
+    shutil.copytree(trained_home_template, home)
+    monkeypatch.setenv("CREDITFLOW_HOME", str(home))
+    for key in ("n_applications", "start", "end"):
+        monkeypatch.setenv(f"CREDITFLOW_SIMULATE__{key.upper()}",
+                           str(getattr(BOOK, key)))
+    for key, value in TRAIN_OVERRIDES.items():
+        monkeypatch.setenv(f"CREDITFLOW_TRAINING__{key.upper()}", str(value))
+    yield home
+
+
+@pytest.fixture
+def trained_settings(trained_home: Path) -> Settings:
+    return Settings()
