@@ -52,6 +52,11 @@ def run(action: Callable[[Settings], dict[str, Any]], as_json: bool, debug: bool
         render(summary)
     else:
         print_summary(summary)
+    if summary.get("ok") is False:  # a verdict, not a crash (e.g. a rejected batch): exit 1
+        if not as_json:
+            console.print(f"[red]error:[/red] {summary.get('error', '')}", highlight=False,
+                          soft_wrap=True)
+        raise typer.Exit(1)
 
 
 def print_summary(summary: dict[str, Any], title: str | None = None) -> None:
@@ -106,18 +111,52 @@ def ingest(
     path: Annotated[Path, typer.Argument(help="CSV or Parquet file.")],
     kind: Annotated[str, typer.Option(help="applications | loans | repayments")] = "applications",
     mapping: Annotated[Path | None, typer.Option(help="YAML column mapping.")] = None,
+    business_date: Annotated[str | None, typer.Option(
+        help="The batch's business date (default: its latest date, at most today).")] = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Load your own loan tape into the warehouse (idempotent on the natural key)."""
+    """Load your own loan tape into the warehouse through the validation gate (idempotent on
+    the natural key; bad rows go to quarantine, a bad batch is rejected whole)."""
     from pipelines.ingest import ingest_file
     from pipelines.warehouse import Warehouse
 
     def action(settings: Settings) -> dict[str, Any]:
         wh = Warehouse.from_settings(settings)
         wh.init()
-        result = ingest_file(wh, path, kind, mapping, chunk_rows=settings.ingest.chunk_rows)
+        result = ingest_file(wh, path, kind, mapping, chunk_rows=settings.ingest.chunk_rows,
+                             settings=settings, business_date=_date(business_date))
         return vars(result)
+
+    run(action, as_json, debug)
+
+
+@app.command()
+def validate(
+    path: Annotated[Path, typer.Argument(help="CSV or Parquet file.")],
+    kind: Annotated[str, typer.Option(
+        help="applications | loans | repayments | features | scores")] = "applications",
+    mapping: Annotated[Path | None, typer.Option(help="YAML column mapping.")] = None,
+    business_date: Annotated[str | None, typer.Option(
+        help="The batch's business date (default: its latest date, at most today).")] = None,
+    record: Annotated[bool, typer.Option(
+        help="Store the verdict and quarantine rows in the warehouse (default: dry run).")] = False,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run the validation gate alone on a file and print its verdict (exit 1 if rejected)."""
+    from pipelines.validate import BatchRejected, validate_file
+    from pipelines.warehouse import Warehouse
+
+    def action(settings: Settings) -> dict[str, Any]:
+        wh = Warehouse.from_settings(settings)
+        wh.init()  # the trailing row counts live there, even for a dry run
+        try:
+            result = validate_file(settings, path, kind, mapping, _date(business_date), wh,
+                                   record=record)
+        except BatchRejected as exc:
+            return {"ok": False, "error": str(exc), **exc.result.summary()}
+        return result.summary()
 
     run(action, as_json, debug)
 
@@ -148,6 +187,32 @@ def demo(
                                    progress=not as_json)
         return {"simulated": loaded,
                 "warehouse": warehouse_summary(Warehouse.from_settings(settings))}
+
+    run(action, as_json, debug)
+
+
+@app.command()
+def train(
+    train_end: Annotated[str | None, typer.Option(help="Last day of the training window.")] = None,
+    oot_months: Annotated[int | None, typer.Option(help="Out-of-time window length.")] = None,
+    hpo_trials: Annotated[int | None, typer.Option(help="Optuna trials (0: none).")] = None,
+    hpo_timeout: Annotated[int | None, typer.Option(help="Optuna budget in seconds.")] = None,
+    promote: Annotated[bool, typer.Option(help="Run the promotion flow afterwards.")] = True,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Train a PD model (Prefect flow `training`), register it as challenger, then promote on
+    evidence."""
+
+    def action(settings: Settings) -> dict[str, Any]:
+        from flows.training import training
+
+        if hpo_timeout is not None:
+            import os
+
+            os.environ["CREDITFLOW_TRAINING__HPO_TIMEOUT_S"] = str(hpo_timeout)
+        return training(train_end=_date(train_end), oot_months=oot_months,
+                        hpo_trials=hpo_trials, promote=promote, triggered_by="cli")
 
     run(action, as_json, debug)
 

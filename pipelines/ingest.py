@@ -1,8 +1,13 @@
 """Load loan tapes (CSV or Parquet, any lender's column names via a mapping) into the warehouse.
 
-A file is read in chunks and written inside one transaction: either every row lands, or none does
-and the error names the file, row and column. Rows are upserted on their natural key, so loading the
-same file twice leaves the same rows.
+A file is one batch. It is read in chunks, mapped onto warehouse names, typed, and passed whole
+through the validation gate (``pipelines.validate``): a batch-level failure rejects the file and
+nothing of it is written; rows failing a row-level rule (a value that cannot be read as its type,
+bytes that are not UTF-8, a repeated key, a value out of range, ...) go to the quarantine table and
+the other rows are written, in one transaction with the quarantine rows and the validation
+summary. The gate needs the whole batch for its batch-level verdicts, so one file is held in memory
+(about 1 GB for 1M application rows); ``chunk_rows`` bounds the reads and the writes. Rows are
+upserted on their natural key, so loading the same file twice leaves the same rows.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +26,10 @@ from sqlalchemy import Connection
 
 from pipelines import schema
 from pipelines.errors import CreditflowError
-from pipelines.mapping import KEYS, Mapping, load_mapping
+from pipelines.mapping import REQUIRED, Mapping, load_mapping
+from pipelines.quarantine import Suite
+from pipelines.settings import Settings, get_settings
+from pipelines.validate import record_gate, run_gate
 from pipelines.warehouse import Warehouse
 
 TYPES: dict[str, dict[str, str]] = {
@@ -34,7 +43,7 @@ PROBLEM_COLUMNS = ["row_number", "column", "rule", "value"]
 
 
 class IngestError(CreditflowError):
-    """The file cannot be loaded; nothing of it was written."""
+    """The file cannot be read; nothing of it was written."""
 
 
 @dataclass
@@ -44,8 +53,25 @@ class IngestResult:
     path: str
     rows_read: int = 0
     rows_written: int = 0
+    rows_quarantined: int = 0
+    status: str = ""  # the gate's verdict: passed | quarantined (a rejection raises)
+    report_path: str | None = None
     extra_columns: list[str] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Batch:
+    """One file, read and typed, ready for the gate."""
+
+    batch_id: str
+    kind: str
+    path: Path
+    raw: pd.DataFrame  # as read: the user's column names and text (the quarantine payload)
+    frame: pd.DataFrame  # warehouse names and types, plus the unmapped columns as read
+    problems: pd.DataFrame  # row_number (1-based over the file), column, rule, value
+    mapping: Mapping
+    ignored: list[str]
 
 
 def file_batch_id(path: Path, kind: str) -> str:
@@ -58,29 +84,77 @@ def file_batch_id(path: Path, kind: str) -> str:
 
 
 def read_tape(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Yield the file in chunks of raw (string-typed for CSV) columns."""
+    """Yield the file in chunks of raw (string-typed for CSV) columns. An empty file yields one
+    empty frame: an empty batch, which the gate rejects by name."""
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"file not found: {path}")
-    if path.stat().st_size == 0:
-        raise IngestError(f"file is empty: {path}")
     suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".pq", ".csv", ".txt", ".gz"):
+        raise IngestError(f"unsupported file type '{suffix}' for {path}: use .csv or .parquet")
+    if path.stat().st_size == 0:
+        yield pd.DataFrame()
+        return
     try:
         if suffix in (".parquet", ".pq"):
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+            pf = pq.ParquetFile(path)
+            if pf.metadata.num_rows == 0:
+                yield pf.schema_arrow.empty_table().to_pandas()
+            for batch in pf.iter_batches(batch_size=chunk_rows):
                 yield batch.to_pandas()
-        elif suffix in (".csv", ".txt", ".gz"):
+        else:
             # Undecodable bytes are kept (as surrogates) so the row can be named, not lost.
             yield from pd.read_csv(path, dtype=str, chunksize=chunk_rows, keep_default_na=True,
                                    encoding="utf-8", encoding_errors="surrogateescape")
-        else:
-            raise IngestError(f"unsupported file type '{suffix}' for {path}: use .csv or .parquet")
-    except IngestError:
-        raise
     except pd.errors.EmptyDataError:
-        raise IngestError(f"file has no header or rows: {path}") from None
+        yield pd.DataFrame()
     except Exception as exc:
         raise IngestError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
+
+
+def read_whole(path: Path, chunk_rows: int) -> pd.DataFrame:
+    chunks = list(read_tape(path, chunk_rows))
+    if len(chunks) == 1:
+        return chunks[0].reset_index(drop=True)
+    return pd.concat(chunks, ignore_index=True)
+
+
+def load_batch(path: Path, kind: str, mapping_path: Path | None = None,
+               chunk_rows: int = 100_000) -> Batch:
+    """Read, map and type one file. A mapping that names absent columns is an error here; a
+    missing *required* column is left to the gate, which rejects the batch by name."""
+    mapping = load_mapping(mapping_path, kind)
+    path = Path(path)
+    raw = read_whole(path, chunk_rows)
+    columns = [str(c) for c in raw.columns]
+    if all(mapping.source_for(c) in columns for c in REQUIRED[kind]):
+        mapping.check_against(columns)
+    mapped, ignored = map_columns(raw, mapping)
+    typed, problems = coerce(mapped, kind, mapping, 1)
+    for name in ignored:  # reported by the gate as unknown columns, never written
+        if name not in typed.columns:
+            typed[name] = raw[name]
+    return Batch(batch_id=file_batch_id(path, kind), kind=kind, path=path, raw=raw,
+                 frame=typed, problems=problems, mapping=mapping, ignored=ignored)
+
+
+def load_table_file(path: Path, suite: Suite,
+                    chunk_rows: int = 100_000) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """A features or scores file typed by its suite: (frame, type problems, batch id)."""
+    raw = read_whole(Path(path), chunk_rows)
+    problems = []
+    frame = raw.copy()
+    for rule in suite.columns.values():
+        if rule.name in frame.columns:
+            cast, bad = _cast(raw[rule.name], "str" if rule.type == "category" else rule.type)
+            frame[rule.name] = cast
+            if bad.any():
+                problems.append(pd.DataFrame({
+                    "row_number": np.flatnonzero(bad) + 1, "column": rule.name,
+                    "rule": f"type:{rule.type}", "value": raw[rule.name][bad].astype(str)}))
+    found = pd.concat(problems, ignore_index=True) if problems else \
+        pd.DataFrame(columns=PROBLEM_COLUMNS)
+    return frame, found, file_batch_id(Path(path), suite.kind)
 
 
 def map_columns(raw: pd.DataFrame, mapping: Mapping) -> tuple[pd.DataFrame, list[str]]:
@@ -92,8 +166,9 @@ def map_columns(raw: pd.DataFrame, mapping: Mapping) -> tuple[pd.DataFrame, list
         if src in raw.columns:
             out[name] = raw[src]
     for name in mapping.extras:
-        out[name] = raw[name]
-    if mapping.target:
+        if name in raw.columns:  # absent only when a required column is missing too
+            out[name] = raw[name]
+    if mapping.target and mapping.target in raw.columns:
         out["known_bad"] = raw[mapping.target]
     used = {mapping.source_for(n) for n in spec} | set(mapping.extras) | {mapping.target}
     return out, [c for c in raw.columns if c not in used]
@@ -173,29 +248,13 @@ def _printable(value: object) -> str:
     return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def duplicate_keys(df: pd.DataFrame, kind: str, first_row: int,
-                   seen: dict[tuple, int]) -> pd.DataFrame:
-    """Rows whose natural key already occurred in this file (`seen` spans chunks)."""
-    keys = KEYS[kind]
-    found = []
-    for offset, key in enumerate(df[keys].itertuples(index=False, name=None)):
-        if any(pd.isna(k) for k in key):
-            continue
-        row = first_row + offset
-        if key in seen:
-            found.append({"row_number": row, "column": ",".join(keys), "rule": "unique_key",
-                          "value": f"{key if len(key) > 1 else key[0]} (first at row {seen[key]})"})
-        else:
-            seen[key] = row
-    return pd.DataFrame(found, columns=PROBLEM_COLUMNS)
-
-
 def to_warehouse_frame(df: pd.DataFrame, mapping: Mapping, batch_id: str) -> pd.DataFrame:
     """Pack extra feature columns into the JSON ``extra`` column and stamp the batch."""
-    out = df.drop(columns=list(mapping.extras))
-    if mapping.extras:
-        out["extra"] = df[list(mapping.extras)].to_json(
-            orient="records", lines=True, date_format="iso").splitlines()
+    extras = [c for c in mapping.extras if c in df.columns]
+    out = df.drop(columns=extras)
+    if extras:
+        out["extra"] = df[extras].to_json(
+            orient="records", lines=True, date_format="iso").splitlines() if len(df) else []
     out["batch_id"] = batch_id
     return out
 
@@ -207,44 +266,26 @@ def write_frame(wh: Warehouse, df: pd.DataFrame, kind: str, conn: Connection | N
 
 
 def ingest_file(wh: Warehouse, path: Path, kind: str, mapping_path: Path | None = None,
-                chunk_rows: int = 100_000) -> IngestResult:
-    """Load one file in a single transaction; any bad row rejects the file with a named error."""
-    mapping = load_mapping(mapping_path, kind)
-    path = Path(path)
-    result = IngestResult(batch_id="", kind=kind, path=str(path),
-                          extra_columns=list(mapping.extras))
-    chunks = read_tape(path, chunk_rows)  # raises on a missing or empty file before hashing
-    first = next(chunks, None)
-    if first is None or first.empty:
-        raise IngestError(f"file has a header but no rows: {path}")
-    result.batch_id = file_batch_id(path, kind)
-    mapping.check_against([str(c) for c in first.columns])
-    seen: dict[tuple, int] = {}
+                chunk_rows: int = 100_000, settings: Settings | None = None,
+                business_date: date | None = None) -> IngestResult:
+    """Load one file through the validation gate, in a single transaction: the rows that pass,
+    the quarantined rows and the validation summary land together. A rejected batch raises
+    ``pipelines.validate.BatchRejected`` (its rejection recorded) and writes no row."""
+    settings = settings or get_settings()
+    batch = load_batch(path, kind, mapping_path, chunk_rows)
+    gate = run_gate(batch.frame, kind, batch.batch_id, settings, wh, business_date,
+                    batch.problems, raw=batch.raw)
+    frame = to_warehouse_frame(gate.passed, batch.mapping, batch.batch_id)
     with wh.begin() as conn:
-        for raw in _chain(first, chunks):
-            mapped, ignored = map_columns(raw, mapping)
-            result.ignored_columns = ignored
-            typed, problems = coerce(mapped, kind, mapping, result.rows_read + 1)
-            problems = pd.concat([problems, duplicate_keys(typed, kind, result.rows_read + 1,
-                                                           seen)], ignore_index=True)
-            if not problems.empty:
-                raise IngestError(describe_problems(path, problems))
-            result.rows_read += len(raw)
-            frame = to_warehouse_frame(typed, mapping, result.batch_id)
-            result.rows_written += write_frame(wh, frame, kind, conn=conn)
-    return result
-
-
-def _chain(first: pd.DataFrame, rest: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    yield first
-    yield from rest
-
-
-def describe_problems(path: Path, problems: pd.DataFrame, limit: int = 5) -> str:
-    lines = [f"row {p.row_number}, column '{p.column}': {p.rule} (value {p.value!r})"
-             for p in problems.head(limit).itertuples()]
-    more = f" and {len(problems) - limit} more" if len(problems) > limit else ""
-    return f"{path}: {len(problems)} bad value(s), nothing loaded: " + "; ".join(lines) + more
+        for start in range(0, len(frame), chunk_rows):
+            write_frame(wh, frame.iloc[start:start + chunk_rows], kind, conn=conn,
+                        chunk_rows=chunk_rows)
+        record_gate(wh, gate, conn)
+    return IngestResult(batch_id=batch.batch_id, kind=kind, path=str(path),
+                        rows_read=gate.rows_in, rows_written=len(frame),
+                        rows_quarantined=gate.rows_quarantined, status=gate.status,
+                        report_path=gate.report_path, extra_columns=list(batch.mapping.extras),
+                        ignored_columns=batch.ignored)
 
 
 def read_extra(extra: pd.Series) -> pd.DataFrame:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -7,6 +8,8 @@ import pytest
 
 from pipelines.ingest import IngestError, ingest_file, read_extra
 from pipelines.mapping import MappingError
+from pipelines.settings import Settings
+from pipelines.validate import BatchRejected
 from pipelines.warehouse import Warehouse
 
 TAPE = """app_ref,submitted_at,income_yearly,score,vehicle_price,loan_amount,state,months_at_address,defaulted
@@ -25,6 +28,34 @@ extra_features:
   numeric: [months_at_address]
   categorical: [state]
 """
+
+
+HEADER = TAPE.splitlines()[0]
+
+
+def long_tape(n: int = 40) -> list[str]:
+    """n valid rows in TAPE's layout: big enough that one bad row stays under the batch-level
+    shares (5% nulls), so it is quarantined rather than rejecting the file."""
+    return [f"Y{i},2024-01-05 10:{i % 60:02d}:00,{50_000 + i},{600 + i},20000,18000,CA,{i},0"
+            for i in range(1, n + 1)]
+
+
+def write_tape(path: Path, rows: list[str]) -> Path:
+    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8",
+                    errors="surrogateescape")
+    return path
+
+
+def quarantined(wh: Warehouse) -> list[tuple[int, str, str, str]]:
+    q = wh.read("quarantine", order_by="row_number, rule")
+    return [(int(r.row_number), r.rule, r.column_name, r.value) for r in q.itertuples()]
+
+
+def verdict(wh: Warehouse) -> tuple[str, int, int, int]:
+    v = wh.read("validation_results")
+    assert len(v) == 1
+    return (v["status"].iloc[0], int(v["rows_in"].iloc[0]), int(v["rows_passed"].iloc[0]),
+            int(v["rows_quarantined"].iloc[0]))
 
 
 @pytest.fixture
@@ -73,14 +104,20 @@ def test_missing_file(sqlite_wh: Warehouse, tmp_path: Path) -> None:
         ingest_file(sqlite_wh, tmp_path / "nope.csv", "applications")
 
 
-def test_empty_file_and_header_only(sqlite_wh: Warehouse, tmp_path: Path) -> None:
+def test_empty_file_and_header_only_are_rejected_on_record(sqlite_wh: Warehouse,
+                                                           settings: Settings,
+                                                           tmp_path: Path) -> None:
     empty, header = tmp_path / "empty.csv", tmp_path / "header.csv"
     empty.write_text("")
     header.write_text("application_id,application_ts\n")
-    with pytest.raises(IngestError, match="file is empty"):
-        ingest_file(sqlite_wh, empty, "applications")
-    with pytest.raises(IngestError, match="no rows"):
-        ingest_file(sqlite_wh, header, "applications")
+    with pytest.raises(BatchRejected, match=r"expect_table_row_count_to_be_between\(min_value=1"
+                                            r"\): observed 0"):
+        ingest_file(sqlite_wh, empty, "applications", settings=settings)
+    with pytest.raises(BatchRejected, match="observed 0"):
+        ingest_file(sqlite_wh, header, "applications", settings=settings)
+    assert sqlite_wh.count("applications") == 0
+    v = sqlite_wh.read("validation_results")
+    assert v["status"].tolist() == ["rejected"] * 2 and v["rows_in"].tolist() == [0, 0]
 
 
 def test_unreadable_file(sqlite_wh: Warehouse, tmp_path: Path) -> None:
@@ -104,34 +141,114 @@ def test_mapping_onto_unknown_warehouse_column(sqlite_wh: Warehouse,
         ingest_file(sqlite_wh, tape[0], "applications", tape[1])
 
 
-def test_duplicate_key_inside_one_file_names_both_rows(sqlite_wh: Warehouse,
-                                                       tape: tuple[Path, Path]) -> None:
-    tape[0].write_text(TAPE + "X2,2024-01-07 10:00:00,1,700,1,1,CA,1,0\n")
-    with pytest.raises(IngestError, match=r"row 4, column 'application_id': unique_key.*first "
-                                          r"at row 2"):
-        ingest_file(sqlite_wh, tape[0], "applications", tape[1])
+def test_missing_required_column_is_rejected_by_the_gate(sqlite_wh: Warehouse,
+                                                         settings: Settings,
+                                                         tape: tuple[Path, Path]) -> None:
+    df = pd.read_csv(tape[0]).drop(columns=["submitted_at"])
+    df.to_csv(tape[0], index=False)
+    with pytest.raises(BatchRejected, match=r"expect_column_to_exist\(column=application_ts\)"):
+        ingest_file(sqlite_wh, tape[0], "applications", tape[1], settings=settings)
+    assert sqlite_wh.count("applications") == 0
+    assert verdict(sqlite_wh)[0] == "rejected"
+
+
+def test_duplicate_key_above_the_share_rejects_the_file(sqlite_wh: Warehouse,
+                                                        settings: Settings,
+                                                        tape: tuple[Path, Path]) -> None:
+    write_tape(tape[0], [*long_tape(), "Y2,2024-01-05 12:00:00,1,700,1,1,CA,1,0"])
+    with pytest.raises(BatchRejected, match=r"expect_column_values_to_be_unique\(column="
+                                            r"application_id, mostly=0.999\)"):
+        ingest_file(sqlite_wh, tape[0], "applications", tape[1], settings=settings)
+    assert sqlite_wh.count("applications") == 0 and sqlite_wh.count("quarantine") == 0
+
+
+def test_duplicate_key_below_the_share_quarantines_the_later_copy(
+        sqlite_wh: Warehouse, home: Path, tape: tuple[Path, Path]) -> None:
+    settings = Settings(validation={"max_duplicate_key_share": 0.05})
+    write_tape(tape[0], [*long_tape(), "Y2,2024-01-05 12:00:00,1,700,1,1,CA,1,0"])
+    result = ingest_file(sqlite_wh, tape[0], "applications", tape[1], settings=settings)
+    assert (result.status, result.rows_read, result.rows_written,
+            result.rows_quarantined) == ("quarantined", 41, 40, 1)
+    assert quarantined(sqlite_wh) == [(41, "unique_key", "application_id",
+                                       "Y2 (first at row 2)")]
+    kept = sqlite_wh.read("applications", where="application_id = 'Y2'")
+    assert kept["annual_income"].tolist() == [50_002.0]  # the first copy, not the later one
+
+
+def test_wrong_type_is_quarantined_with_row_column_and_value(sqlite_wh: Warehouse,
+                                                             settings: Settings,
+                                                             tape: tuple[Path, Path]) -> None:
+    rows = long_tape()
+    rows[1] = rows[1].replace("50002", "sixty-one k")
+    write_tape(tape[0], rows)
+    result = ingest_file(sqlite_wh, tape[0], "applications", tape[1], settings=settings)
+    assert quarantined(sqlite_wh) == [(2, "type:float", "annual_income", "sixty-one k")]
+    assert verdict(sqlite_wh) == ("quarantined", 40, 39, 1)
+    assert result.rows_written == sqlite_wh.count("applications") == 39
+    payload = json.loads(sqlite_wh.read("quarantine")["payload"].iloc[0])
+    assert payload["app_ref"] == "Y2" and payload["income_yearly"] == "sixty-one k"
+
+
+def test_too_many_unreadable_values_reject_the_file(sqlite_wh: Warehouse, settings: Settings,
+                                                    tape: tuple[Path, Path]) -> None:
+    tape[0].write_text(TAPE.replace("61000", "sixty-one k"))  # 1 of 3 rows: 33% > 5%
+    with pytest.raises(BatchRejected, match=r"expect_column_values_to_not_be_null\(column="
+                                            r"annual_income, mostly=0.95\)"):
+        ingest_file(sqlite_wh, tape[0], "applications", tape[1], settings=settings)
     assert sqlite_wh.count("applications") == 0
 
 
-def test_wrong_type_names_row_column_and_value(sqlite_wh: Warehouse,
+def test_bad_value_in_a_late_chunk_is_quarantined(sqlite_wh: Warehouse, settings: Settings,
+                                                  tape: tuple[Path, Path]) -> None:
+    rows = long_tape()
+    rows[-1] = rows[-1].replace("2024-01-05 10:40:00", "not-a-date")
+    write_tape(tape[0], rows)
+    ingest_file(sqlite_wh, tape[0], "applications", tape[1], chunk_rows=7, settings=settings)
+    assert quarantined(sqlite_wh) == [(40, "type:datetime", "application_ts", "not-a-date")]
+    assert sqlite_wh.count("applications") == 39
+
+
+def test_rejection_in_small_chunks_leaves_nothing_half_written(sqlite_wh: Warehouse,
+                                                               settings: Settings,
+                                                               tape: tuple[Path, Path]) -> None:
+    rows = [r.replace(",20000,18000,", ",20000,-18000,") for r in long_tape()]  # all bad
+    write_tape(tape[0], rows)
+    with pytest.raises(BatchRejected, match="max_quarantine_share"):
+        ingest_file(sqlite_wh, tape[0], "applications", tape[1], chunk_rows=1, settings=settings)
+    assert sqlite_wh.count("applications") == 0 and sqlite_wh.count("quarantine") == 0
+
+
+def test_label_outside_zero_one_is_quarantined(sqlite_wh: Warehouse, settings: Settings,
                                                tape: tuple[Path, Path]) -> None:
-    tape[0].write_text(TAPE.replace("61000", "sixty-one k"))
-    with pytest.raises(IngestError, match=r"row 2, column 'annual_income': type:float "
-                                          r"\(value 'sixty-one k'\)"):
-        ingest_file(sqlite_wh, tape[0], "applications", tape[1])
-    assert sqlite_wh.count("applications") == 0
+    rows = long_tape()
+    rows[4] = rows[4][:-1] + "2"
+    write_tape(tape[0], rows)
+    ingest_file(sqlite_wh, tape[0], "applications", tape[1], settings=settings)
+    assert quarantined(sqlite_wh) == [(5, "type:label", "known_bad", "2")]
 
 
-def test_error_in_a_late_chunk_leaves_nothing_half_written(sqlite_wh: Warehouse,
-                                                           tape: tuple[Path, Path]) -> None:
-    tape[0].write_text(TAPE.replace("2024-01-06 15:45:10", "not-a-date"))
-    with pytest.raises(IngestError, match="row 3, column 'application_ts'"):
-        ingest_file(sqlite_wh, tape[0], "applications", tape[1], chunk_rows=1)
-    assert sqlite_wh.count("applications") == 0
+def test_non_utf8_bytes_in_a_text_column_are_quarantined(sqlite_wh: Warehouse,
+                                                         settings: Settings,
+                                                         tape: tuple[Path, Path]) -> None:
+    rows = long_tape()
+    rows[2] = rows[2].replace(",CA,", ",M\udce9xico,")  # a Latin-1 byte in a UTF-8 file
+    write_tape(tape[0], rows)
+    ingest_file(sqlite_wh, tape[0], "applications", tape[1], settings=settings)
+    assert quarantined(sqlite_wh) == [(3, "encoding:utf-8", "state", "M\\udce9xico")]
+    assert sqlite_wh.count("applications") == 39
 
 
-def test_label_outside_zero_one_is_rejected(sqlite_wh: Warehouse,
-                                            tape: tuple[Path, Path]) -> None:
-    tape[0].write_text(TAPE.replace(",3,1\n", ",3,2\n"))
-    with pytest.raises(IngestError, match="column 'known_bad': type:label"):
-        ingest_file(sqlite_wh, tape[0], "applications", tape[1])
+def test_quarantine_and_rows_land_in_one_transaction(sqlite_wh: Warehouse, settings: Settings,
+                                                     tape: tuple[Path, Path],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = long_tape()
+    rows[0] = rows[0].replace(",20000,18000,", ",20000,-1,")
+    write_tape(tape[0], rows)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("pipelines.ingest.record_gate", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        ingest_file(sqlite_wh, tape[0], "applications", tape[1], settings=settings)
+    assert sqlite_wh.count("applications") == 0 and sqlite_wh.count("quarantine") == 0

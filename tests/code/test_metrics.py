@@ -196,16 +196,6 @@ def test_bootstrap_matches_naive_resampling(book):
         roc_auc_score(y[idx], p[idx]), abs=1e-12)
 
 
-def test_bootstrap_speed_50k():
-    rng = np.random.default_rng(2)
-    x = rng.normal(size=50_000)
-    y = (rng.random(x.size) < 1 / (1 + np.exp(-(x - 2.5)))).astype(int)
-    p1, p2 = 1 / (1 + np.exp(-x)), 1 / (1 + np.exp(-(x + rng.normal(size=x.size))))
-    t0 = time.perf_counter()
-    M.bootstrap_auc_diff(y, p1, p2, n=300)
-    assert time.perf_counter() - t0 < 5.0
-
-
 def test_credit_metrics(book):
     y, p = book
     score = 600 - 20 / math.log(2) * np.log(np.clip(p, 1e-6, 1) / np.clip(1 - p, 1e-6, 1) * 50)

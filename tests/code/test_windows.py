@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from itertools import pairwise
 
 import pandas as pd
 import pytest
@@ -14,7 +15,7 @@ from pipelines.windows import WindowError, latest_matured_month_end, plan_window
 def test_windows_follow_each_other_without_overlap(as_of: date, months: tuple) -> None:
     w = plan_windows(as_of, 12, *months)
     spans = list(w.as_dict().values())
-    for (a, b), (c, d) in zip(spans, spans[1:], strict=False):
+    for (a, b), (c, d) in pairwise(spans):
         assert a <= b and c <= d
         assert c == b + timedelta(days=1), "windows must touch, not overlap or leave gaps"
     for (start, end), n in zip(spans, months, strict=True):
