@@ -162,6 +162,54 @@ def validate(
 
 
 @app.command()
+def score(
+    business_date: Annotated[str, typer.Option("--date", help="Business date (YYYY-MM-DD).")],
+    force: Annotated[bool, typer.Option(help="Score again even if the date is completed.")]
+    = False,
+    dask: Annotated[bool, typer.Option(
+        help="Run the chunks on a local Dask cluster (scoring.dask_workers processes); "
+             "scoring.dask_address, if set, is used without this flag.")] = False,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Score one business date with the champion (and the challenger in shadow): the Prefect
+    flow daily-scoring. Prints the same summary as the flow's markdown artifact."""
+    from flows.scoring import run_daily_scoring
+    from pipelines.score import ScoreResult, day_summary_markdown
+
+    day = _date(business_date)
+
+    def render(summary: dict[str, Any]) -> None:
+        print(day_summary_markdown(ScoreResult.from_summary(summary)))
+
+    run(lambda _s: run_daily_scoring(day, force=force, dask=dask), as_json, debug, render)
+
+
+@app.command()
+def backfill(
+    start: Annotated[str, typer.Option("--from", help="First business date (YYYY-MM-DD).")],
+    end: Annotated[str, typer.Option("--to", help="Last business date (YYYY-MM-DD).")],
+    force: Annotated[bool, typer.Option(help="Score completed dates again.")] = False,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Score every date of a range in ONE Prefect flow run (scoring-backfill), the stage once
+    per date; completed dates are skipped unless --force; stops at the first failing date."""
+    from flows.scoring import backfill_markdown, scoring_backfill
+    from pipelines.score import ScoreResult
+
+    first, last = _date(start), _date(end)
+
+    def action(_s: Settings) -> dict[str, Any]:
+        return {"days": scoring_backfill(first, last, force=force)}
+
+    def render(summary: dict[str, Any]) -> None:
+        print(backfill_markdown([ScoreResult.from_summary(d) for d in summary["days"]]))
+
+    run(action, as_json, debug, render)
+
+
+@app.command()
 def summary(as_json: JsonOpt = False, debug: DebugOpt = False) -> None:
     """Counts and date ranges of what the warehouse holds."""
     from pipelines.book import warehouse_summary
@@ -172,23 +220,38 @@ def summary(as_json: JsonOpt = False, debug: DebugOpt = False) -> None:
 
 @app.command()
 def demo(
-    rows: Annotated[int | None, typer.Option(help="Applications in the simulated book.")] = None,
+    days: Annotated[int, typer.Option(help="Simulated business days.")] = 120,
+    scenario: Annotated[str, typer.Option(help="none | used_car_mix | income_shock | "
+                                               "dealer_fraud")] = "used_car_mix",
+    per_day: Annotated[int, typer.Option(help="Applications per demo day.")] = 400,
+    history_per_day: Annotated[int, typer.Option(help="Applications per day of history.")] = 90,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """The end-to-end demo on the embedded defaults (today: simulate, load, summarise)."""
-    from pipelines.book import simulate_and_load, warehouse_summary
-    from pipelines.warehouse import Warehouse
+    """The end-to-end demo: history, a first champion, then each simulated day ingested,
+    scored and monitored; drift alerts, retraining and promotion on evidence."""
 
     def action(settings: Settings) -> dict[str, Any]:
-        sim = settings.simulate if rows is None else settings.simulate.model_copy(
-            update={"n_applications": rows})
-        loaded = simulate_and_load(settings, sim, seed=settings.seed, load=True,
-                                   progress=not as_json)
-        return {"simulated": loaded,
-                "warehouse": warehouse_summary(Warehouse.from_settings(settings))}
+        from flows.demo import demo as demo_flow
 
-    run(action, as_json, debug)
+        return demo_flow(days=days, per_day=per_day, scenario=scenario,
+                         history_per_day=history_per_day, progress=not as_json)
+
+    def render(summary: dict[str, Any]) -> None:
+        from pipelines.demo import weeks_table
+
+        out = Console()
+        out.print(weeks_table(summary["weeks"]))
+        for item in summary["retrainings"]:
+            promo = item.get("promotion", {})
+            out.print(f"retraining on {item['day']} ({'; '.join(item['reasons'])}): "
+                      f"challenger v{item['training']['version']} -> "
+                      f"{promo.get('verdict', promo.get('decision', '?'))}")
+        out.print(f"\n[bold]done in {summary['seconds']} s.[/bold] Open what it made:")
+        for key, value in summary["open"].items():
+            out.print(f"  {key:<20} {value}", highlight=False, soft_wrap=True)
+
+    run(action, as_json, debug, render)
 
 
 @app.command()
@@ -215,6 +278,58 @@ def train(
                         hpo_trials=hpo_trials, promote=promote, triggered_by="cli")
 
     run(action, as_json, debug)
+
+
+@app.command()
+def promote(
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Compare and print the verdict; move nothing, record nothing.")] = False,
+    version: Annotated[str | None, typer.Option(
+        help="Judge this version instead of the 'challenger' alias.")] = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Judge the challenger against the champion on the same recent out-of-time window and
+    promote it if every rule passes; prints the comparison table and the verdict.
+
+    --dry-run calls the promotion stage directly (fast, no Prefect, nothing written); without it
+    the Prefect flow `promotion` runs (alias move and audit, visible in the Prefect UI). A verdict
+    exits 0 whatever it is; an error (no challenger, registry unreachable) exits 1."""
+    from pipelines.promote import decision_markdown
+
+    def action(settings: Settings) -> dict[str, Any]:
+        if dry_run:
+            from pipelines.promote import promote_challenger
+            from pipelines.warehouse import Warehouse
+
+            return promote_challenger(settings, Warehouse.from_settings(settings), dry_run=True,
+                                      triggered_by=_who(), challenger_version=version).as_dict()
+        from flows.promotion import promotion
+
+        return promotion(triggered_by=_who(), challenger_version=version)
+
+    run(action, as_json, debug, lambda s: print(decision_markdown(s)))
+
+
+@app.command()
+def rollback(as_json: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """Put the 'previous' model version back as champion (the stage, no Prefect) and record it
+    in the promotion audit; exits 1 if there is no previous version."""
+    from pipelines.promote import rollback_champion
+    from pipelines.warehouse import Warehouse
+
+    run(lambda s: rollback_champion(s, Warehouse.from_settings(s), triggered_by=_who()),
+        as_json, debug)
+
+
+def _who() -> str:
+    """Who triggered a CLI action, for the audit record."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no login name in some containers
+        return "cli:unknown"
 
 
 @config_app.command("show")

@@ -273,19 +273,32 @@ def ingest_file(wh: Warehouse, path: Path, kind: str, mapping_path: Path | None 
     ``pipelines.validate.BatchRejected`` (its rejection recorded) and writes no row."""
     settings = settings or get_settings()
     batch = load_batch(path, kind, mapping_path, chunk_rows)
-    gate = run_gate(batch.frame, kind, batch.batch_id, settings, wh, business_date,
-                    batch.problems, raw=batch.raw)
-    frame = to_warehouse_frame(gate.passed, batch.mapping, batch.batch_id)
+    result = ingest_frame(settings, wh, batch.frame, kind, batch.batch_id, business_date,
+                          problems=batch.problems, raw=batch.raw, mapping=batch.mapping,
+                          chunk_rows=chunk_rows)
+    result.path = str(path)
+    result.ignored_columns = batch.ignored
+    return result
+
+
+def ingest_frame(settings: Settings, wh: Warehouse, frame: pd.DataFrame, kind: str,
+                 batch_id: str, business_date: date | None = None, *,
+                 problems: pd.DataFrame | None = None, raw: pd.DataFrame | None = None,
+                 mapping: Mapping | None = None, chunk_rows: int = 100_000) -> IngestResult:
+    """Gate and write an already-typed batch (a file's rows, or a day's feed) in one
+    transaction; a rejected batch raises ``BatchRejected`` and writes no row."""
+    mapping = mapping or Mapping(kind=kind)
+    gate = run_gate(frame, kind, batch_id, settings, wh, business_date, problems, raw=raw)
+    rows = to_warehouse_frame(gate.passed, mapping, batch_id)
     with wh.begin() as conn:
-        for start in range(0, len(frame), chunk_rows):
-            write_frame(wh, frame.iloc[start:start + chunk_rows], kind, conn=conn,
+        for start in range(0, len(rows), chunk_rows):
+            write_frame(wh, rows.iloc[start:start + chunk_rows], kind, conn=conn,
                         chunk_rows=chunk_rows)
         record_gate(wh, gate, conn)
-    return IngestResult(batch_id=batch.batch_id, kind=kind, path=str(path),
-                        rows_read=gate.rows_in, rows_written=len(frame),
-                        rows_quarantined=gate.rows_quarantined, status=gate.status,
-                        report_path=gate.report_path, extra_columns=list(batch.mapping.extras),
-                        ignored_columns=batch.ignored)
+    return IngestResult(batch_id=batch_id, kind=kind, path="", rows_read=gate.rows_in,
+                        rows_written=len(rows), rows_quarantined=gate.rows_quarantined,
+                        status=gate.status, report_path=gate.report_path,
+                        extra_columns=list(mapping.extras))
 
 
 def read_extra(extra: pd.Series) -> pd.DataFrame:

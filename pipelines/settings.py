@@ -139,8 +139,9 @@ class MonitoringSettings(BaseModel):
     psi_bands: tuple[float, float] = (0.10, 0.25)
     trend_features: list[str] = Field(default_factory=lambda: ["dealer_matured_loans"])
     drift_share_threshold: float = 0.3
-    evidently_sample_rows: int = 50_000
+    evidently_sample_rows: int = 20_000
     evidently_method: str | None = None
+    evidently_when: Literal["always", "watch", "shift"] = "always"
     auc_margin: float = 0.05
     realised_vintages: int = 3
     bad_rate_factor: float = 1.25

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
+from prefect.testing.utilities import prefect_test_harness
 
 from models.registry import move_aliases_atomically
 from pipelines.book import load_book
@@ -48,6 +50,7 @@ def trained_home(trained_home_template: Path, tmp_path: Path,
     """A private copy of the trained home (warehouse + MLflow store), set as CREDITFLOW_HOME."""
     home = tmp_path / "home"
     shutil.copytree(trained_home_template, home)
+    _relocate_artifacts(home / "mlflow.db", trained_home_template, home)
     monkeypatch.setenv("CREDITFLOW_HOME", str(home))
     for key in ("n_applications", "start", "end"):
         monkeypatch.setenv(f"CREDITFLOW_SIMULATE__{key.upper()}",
@@ -57,6 +60,27 @@ def trained_home(trained_home_template: Path, tmp_path: Path,
     yield home
 
 
+# MLflow stores absolute artifact locations: without this, a copy would read (and a test that
+# corrupts or adds artifacts would write) the template's files, shared by every test.
+_ARTIFACT_COLUMNS = {"experiments": "artifact_location", "runs": "artifact_uri",
+                     "logged_models": "artifact_location", "model_versions": "storage_location"}
+
+
+def _relocate_artifacts(db: Path, old: Path, new: Path) -> None:
+    with sqlite3.connect(db) as conn:
+        for table, column in _ARTIFACT_COLUMNS.items():
+            conn.execute(f"UPDATE {table} SET {column} = replace({column}, ?, ?)",
+                         (str(old.resolve()), str(new.resolve())))
+
+
 @pytest.fixture
 def trained_settings(trained_home: Path) -> Settings:
     return Settings()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect API for the session's flow tests (about 13 s to start here; the
+    default 20 s start-up timeout is too tight on 2 shared cores)."""
+    with prefect_test_harness(server_startup_timeout=60):
+        yield

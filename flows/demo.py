@@ -1,0 +1,113 @@
+"""Prefect flow ``demo``: a simulated quarter in one flow run.
+
+A Prefect flow run costs about a second here, so the day loop does not start a flow per day: each
+day calls the same tasks and stage functions the ``daily-scoring`` and ``daily-monitoring``
+deployments run (ingest through the gate, ``score_day``, ``monitor_day``), and only training —
+the first model and any retraining the monitoring policy triggers — runs as a subflow, ending
+in the promotion flow like every scheduled training.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from flows.common import flow_settings
+from flows.monitoring import load_champion, monitor
+from flows.training import training
+from pipelines.demo import (
+    DemoPlan,
+    day_feed,
+    ingest_day,
+    load_history,
+    markdown_table,
+    simulate_demo_book,
+)
+from pipelines.demo import weekly_table as demo_weekly_table
+from pipelines.score import score_day
+from pipelines.settings import Settings
+from pipelines.warehouse import Warehouse, warehouse_for
+
+
+@task(cache_policy=NO_CACHE)
+def ingest(settings: Settings, feed: Any) -> dict[str, Any]:
+    return ingest_day(settings, warehouse_for(settings.warehouse), feed)
+
+
+@task(cache_policy=NO_CACHE)
+def score(settings: Settings, day: date) -> Any:
+    return score_day(settings, warehouse_for(settings.warehouse), day)
+
+
+def _bar(enabled: bool) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), disable=not enabled, transient=False)
+
+
+@flow(name="demo")
+def demo(days: int = 120, per_day: int = 400, scenario: str = "used_car_mix",
+         history_per_day: int = 90, onset_day: int | None = None,
+         progress: bool = True) -> dict[str, Any]:
+    settings = flow_settings()
+    logger = get_run_logger()
+    plan = DemoPlan(days=days, per_day=per_day, history_per_day=history_per_day,
+                    scenario=scenario, onset_day=onset_day)
+    t0 = time.perf_counter()
+    wh = warehouse_for(settings.warehouse)
+    wh.init()
+    book = simulate_demo_book(plan, settings.seed, settings.simulate.default_rate,
+                              settings.simulate.n_dealers)
+    loaded = load_history(wh, book, plan)
+    logger.warning("history loaded: %s (%.0f s)", loaded, time.perf_counter() - t0)
+    first = training(triggered_by="demo: first model")
+    champion = load_champion(settings)
+    retrainings: list[dict[str, Any]] = []
+    with _bar(progress) as bar:
+        job = bar.add_task(f"simulating {days} business days ({scenario})", total=days)
+        for day in plan.demo_days():
+            ingest(settings, day_feed(book, day))
+            score(settings, day)
+            result = monitor(settings, day, champion)
+            if result.decision.fire:
+                retrainings.append({"day": day.isoformat(), "reasons": result.decision.reasons,
+                                    **training(triggered_by="monitoring: " + "; ".join(
+                                        result.decision.reasons))})
+                champion = load_champion(settings)
+            bar.advance(job)
+    return _finish(settings, wh, plan, first, retrainings, time.perf_counter() - t0)
+
+
+def _finish(settings: Settings, wh: Warehouse, plan: DemoPlan, first: dict[str, Any],
+            retrainings: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    table = demo_weekly_table(wh, plan)
+    create_table_artifact(table.astype(str).to_dict("records"), key="demo-weeks",
+                          description="the demo, week by week")
+    summary = {
+        "plan": {"days": plan.days, "per_day": plan.per_day, "scenario": plan.scenario,
+                 "demo_start": plan.demo_start.isoformat(), "onset": plan.onset.isoformat()},
+        "first_model": first, "retrainings": retrainings,
+        "weeks": table.to_dict("records"), "seconds": round(seconds, 1),
+        "open": where_to_look(settings),
+    }
+    create_markdown_artifact(markdown_table(table), key="demo-summary")
+    return summary
+
+
+def where_to_look(settings: Settings) -> dict[str, str]:
+    """The commands and paths that open what the demo made."""
+    return {
+        "mlflow_ui": f".venv/bin/mlflow ui --backend-store-uri {settings.tracking_uri} "
+                     f"--host 127.0.0.1",
+        "drift_reports": str(settings.reports_dir / "drift"),
+        "monitoring_plots": str(settings.reports_dir / "monitoring"),
+        "validation_reports": str(settings.reports_dir / "validation"),
+        "warehouse": settings.warehouse,
+        "prefect_ui": "PREFECT_HOME=" + str(settings.prefect_home) +
+                      " .venv/bin/prefect server start --host 127.0.0.1",
+    }

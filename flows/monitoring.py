@@ -1,0 +1,64 @@
+"""Prefect flow ``daily-monitoring``: the monitoring stage for one business date, its summary as
+an artifact, and — when the retrain policy fires — the training flow: through the ``retraining``
+deployment when a Prefect server is configured, as a subflow otherwise."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from flows.common import IO_RETRIES, alert_on_failure, flow_settings, scheduled_date
+from pipelines.champion import current_champion
+from pipelines.monitor import MonitorResult, monitor_day, summary_markdown
+from pipelines.settings import Settings
+from pipelines.warehouse import warehouse_for
+
+RETRAINING_DEPLOYMENT = "training/retraining"
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def load_champion(settings: Settings) -> Any:
+    return current_champion(settings)
+
+
+@task(cache_policy=NO_CACHE)
+def monitor(settings: Settings, business_date: date, champion: Any) -> MonitorResult:
+    return monitor_day(settings, warehouse_for(settings.warehouse), business_date,
+                       champion.reference, champion.description)
+
+
+def start_retraining(settings: Settings, reasons: list[str]) -> dict[str, Any]:
+    """One retraining run for this episode (the policy's cool-down already held back repeats)."""
+    triggered_by = "monitoring: " + "; ".join(reasons)
+    if settings.prefect_api_url:
+        from prefect.deployments import run_deployment
+
+        run = run_deployment(RETRAINING_DEPLOYMENT, parameters={"triggered_by": triggered_by},
+                             timeout=0)
+        return {"deployment": RETRAINING_DEPLOYMENT, "flow_run_id": str(run.id)}
+    from flows.training import training
+
+    return training(triggered_by=triggered_by)
+
+
+@flow(name="daily-monitoring", on_failure=[alert_on_failure])
+def daily_monitoring(business_date: date | None = None, retrain: bool = True) -> dict[str, Any]:
+    settings = flow_settings()
+    day = scheduled_date(business_date)
+    champion = load_champion(settings)
+    result = monitor(settings, day, champion)
+    get_run_logger().info("monitored %s against champion v%s: %d alert(s), retrain %s", day,
+                          champion.description["version"], len(result.alerts),
+                          result.decision.status)
+    create_markdown_artifact(summary_markdown(result), key=f"monitoring-{day.isoformat()}",
+                             description=f"daily monitoring {day}")
+    summary: dict[str, Any] = {"business_date": day.isoformat(),
+                               "alerts": result.alert_keys(),
+                               "retrain": result.decision.status}
+    if retrain and result.decision.fire:
+        summary["retraining"] = start_retraining(settings, result.decision.reasons)
+    return summary

@@ -1,0 +1,174 @@
+"""The end-to-end demo's stage functions: a simulated book with history, fed day by day.
+
+One book is simulated from ``history_start`` to the last demo day (the drift scenario starting
+``onset_day`` days into the demo). The history before the demo is thinned to
+``history_per_day`` applications a day (enough to train on, quick to load) and loaded at once;
+every demo day then ingests its own applications and booked loans through the validation gate, and
+on month ends the repayment tape of that month. The flow in ``flows/demo.py`` scores and monitors
+each day with the same stages the production deployments run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.book import load_book
+from pipelines.ingest import ingest_frame
+from pipelines.settings import Settings
+from pipelines.simulate import Book, simulate_book
+from pipelines.warehouse import Warehouse
+
+HISTORY_BATCH = "demo-history"
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    days: int = 120
+    per_day: int = 400
+    history_per_day: int = 90
+    scenario: str = "used_car_mix"
+    demo_start: date = date(2025, 7, 1)
+    history_start: date = date(2021, 1, 1)
+    onset_day: int | None = None  # default: the middle of the demo
+
+    @property
+    def demo_end(self) -> date:
+        return self.demo_start + timedelta(days=self.days - 1)
+
+    @property
+    def onset(self) -> date:
+        return self.demo_start + timedelta(days=self.days // 2 if self.onset_day is None
+                                           else self.onset_day)
+
+    def demo_days(self) -> list[date]:
+        return [self.demo_start + timedelta(days=i) for i in range(self.days)]
+
+
+def simulate_demo_book(plan: DemoPlan, seed: int, default_rate: float,
+                       n_dealers: int) -> Book:
+    """One consistent book over history and demo; history thinned by application."""
+    total_days = (plan.demo_end - plan.history_start).days + 1
+    book = simulate_book(plan.per_day * total_days, plan.history_start, plan.demo_end,
+                         seed=seed, default_rate=default_rate, n_dealers=n_dealers,
+                         scenario=plan.scenario, scenario_start=plan.onset)
+    return thin_history(book, plan, seed)
+
+
+def thin_history(book: Book, plan: DemoPlan, seed: int) -> Book:
+    """Keep every demo-period application, and history_per_day/per_day of earlier ones (with
+    their loans and tape rows), drawn independently of everything the book depends on."""
+    apps = book.applications
+    before = (apps["business_date"] < pd.Timestamp(plan.demo_start)).to_numpy()
+    share = min(1.0, plan.history_per_day / plan.per_day)
+    keep = ~before | (np.random.default_rng(seed + 7919).random(len(apps)) < share)
+    kept_ids = set(apps.loc[keep, "application_id"])
+    loans = book.loans[book.loans["application_id"].isin(kept_ids)]
+    tape = book.repayments[book.repayments["loan_id"].isin(set(loans["loan_id"]))]
+    return Book(applications=apps[keep].reset_index(drop=True),
+                loans=loans.reset_index(drop=True), repayments=tape.reset_index(drop=True),
+                truth=book.truth[keep].reset_index(drop=True))
+
+
+def history_part(book: Book, plan: DemoPlan) -> Book:
+    """What the lender knew the day before the demo starts."""
+    start = pd.Timestamp(plan.demo_start)
+    apps = book.applications[book.applications["business_date"] < start]
+    return Book(applications=apps,
+                loans=book.loans[book.loans["origination_date"] < start],
+                repayments=book.repayments[book.repayments["as_of_month"] < start],
+                truth=book.truth[book.applications["business_date"] < start])
+
+
+def load_history(wh: Warehouse, book: Book, plan: DemoPlan) -> dict[str, int]:
+    return load_book(wh, history_part(book, plan), HISTORY_BATCH)
+
+
+@dataclass
+class DayFeed:
+    day: date
+    applications: pd.DataFrame
+    loans: pd.DataFrame
+    repayments: pd.DataFrame  # empty except on month ends
+
+
+def day_feed(book: Book, day: date) -> DayFeed:
+    ts = pd.Timestamp(day)
+    month_end = (ts + pd.offsets.MonthEnd(0)) == ts
+    tape = book.repayments[book.repayments["as_of_month"] == ts] if month_end else \
+        book.repayments.iloc[0:0]
+    return DayFeed(day, book.applications[book.applications["business_date"] == ts],
+                   book.loans[book.loans["origination_date"] == ts], tape)
+
+
+def ingest_day(settings: Settings, wh: Warehouse, feed: DayFeed) -> dict[str, Any]:
+    """The day's batches through the same gate and writer as any loan tape."""
+    out: dict[str, Any] = {}
+    for kind, frame in (("applications", feed.applications), ("loans", feed.loans),
+                        ("repayments", feed.repayments)):
+        if frame.empty:
+            continue
+        result = ingest_frame(settings, wh, frame, kind, f"demo-{kind}-{feed.day.isoformat()}",
+                              feed.day)
+        out[kind] = {"read": result.rows_read, "written": result.rows_written,
+                     "quarantined": result.rows_quarantined}
+    return out
+
+
+def weekly_table(wh: Warehouse, plan: DemoPlan) -> pd.DataFrame:
+    """One row per simulated week: volume, approval rate, mean PD, score PSI, alerts and the
+    champion version that scored it — the story of the demo in numbers."""
+    params = {"a": plan.demo_start, "b": plan.demo_end}
+    scores = wh.read("scores", "role = 'champion' AND business_date BETWEEN :a AND :b", params,
+                     columns=["business_date", "pd", "decision", "model_version"])
+    psi = wh.read("monitoring_metrics", "metric = 'score_psi' AND segment = 'all' AND "
+                  "business_date BETWEEN :a AND :b", params, columns=["business_date", "value"])
+    alerts = wh.read("alerts", "business_date BETWEEN :a AND :b", params,
+                     columns=["business_date", "condition_key", "suppressed"])
+    week = _week_of(plan)
+    rows = []
+    alerts["week"], psi["week"] = week(alerts["business_date"]), week(psi["business_date"])
+    for start, group in scores.groupby(week(scores["business_date"])):
+        week_alerts = alerts[alerts["week"] == start]
+        week_psi = psi.loc[psi["week"] == start, "value"]
+        rows.append({
+            "week_of": start.date(), "volume": len(group),
+            "approval_rate": round(float((group["decision"] == "approve").mean()), 3),
+            "mean_pd": round(float(group["pd"].mean()), 4),
+            "score_psi": round(float(week_psi.max()), 3) if len(week_psi) else None,
+            "alerts": int((week_alerts["suppressed"] == 0).sum()),
+            "champion": ",".join(sorted(group["model_version"].astype(str).unique())),
+        })
+    return pd.DataFrame(rows)
+
+
+def _week_of(plan: DemoPlan) -> Any:
+    """Maps dates to the first day of their demo week."""
+    origin = pd.Timestamp(plan.demo_start)
+    return lambda days: origin + pd.to_timedelta((days - origin).dt.days // 7 * 7, unit="D")
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    head = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    body = ["| " + " | ".join("" if v is None else str(v) for v in row) + " |"
+            for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def weeks_table(weeks: list[dict[str, Any]]) -> Any:
+    """The weekly story as a rich table for the terminal."""
+    from rich.table import Table
+
+    table = Table(title="creditflow demo, week by week")
+    if not weeks:
+        return table
+    for col in weeks[0]:
+        table.add_column(col.replace("_", " "), justify="right")
+    for row in weeks:
+        table.add_row(*["-" if v is None else str(v) for v in row.values()])
+    return table

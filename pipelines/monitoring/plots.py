@@ -1,0 +1,81 @@
+"""Monitoring figures, built without pyplot (no global state, no GUI backend): PSI over time,
+the roll-rate heatmap and vintage curves. Each returns a ``matplotlib.figure.Figure``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+_SIZE = (7.0, 4.5)
+_MARGINS = {"left": 0.11, "right": 0.97, "bottom": 0.16, "top": 0.91}  # fixed: constrained
+# layout doubles the cost of a daily figure
+
+
+def _figure(title: str) -> tuple[Figure, Any]:
+    fig = Figure(figsize=_SIZE)
+    fig.subplots_adjust(**_MARGINS)
+    ax = fig.add_subplot()
+    ax.set_title(title)
+    return fig, ax
+
+
+def psi_over_time(history: pd.DataFrame, bands: tuple[float, float],
+                  top_features: int = 5) -> Figure:
+    """Score PSI (bold) and the CSI of the features that moved most on the latest date, from
+    monitoring_metrics rows (business_date, metric, value)."""
+    fig, ax = _figure("Score PSI and feature CSI over time (pooled window)")
+    if not history.empty:
+        h = history.assign(business_date=pd.to_datetime(history["business_date"]))
+        latest = h[h["business_date"] == h["business_date"].max()]
+        csi = latest[latest["metric"].str.startswith("csi.")].nlargest(top_features, "value")
+        for metric in csi["metric"]:
+            s = h[h["metric"] == metric].sort_values("business_date")
+            ax.plot(s["business_date"], s["value"], linewidth=1, label=metric[4:])
+        s = h[h["metric"] == "score_psi"].sort_values("business_date")
+        ax.plot(s["business_date"], s["value"], color="black", linewidth=2.5, marker="o",
+                markersize=3, label="score PSI")
+        ax.legend(loc="upper left", fontsize=8)
+    for level, name in zip(bands, ("watch", "shift"), strict=True):
+        ax.axhline(level, color="grey", linestyle="--", linewidth=1)
+        ax.annotate(name, (0.99, level), xycoords=("axes fraction", "data"), ha="right",
+                    va="bottom", fontsize=8, color="grey")
+    ax.set_ylabel("PSI / CSI")
+    fig.autofmt_xdate()
+    return fig
+
+
+def roll_rate_heatmap(matrix: pd.DataFrame, title: str) -> Figure:
+    """Shares from bucket (rows) to bucket (columns), annotated in percent."""
+    fig, ax = _figure(title)
+    values = matrix.to_numpy(dtype=float)
+    image = ax.imshow(np.nan_to_num(values, nan=0.0), cmap="Reds", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(matrix.shape[1]), labels=list(matrix.columns))
+    ax.set_yticks(range(matrix.shape[0]), labels=list(matrix.index))
+    ax.set_xlabel("bucket next month")
+    ax.set_ylabel("bucket this month")
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            if not np.isnan(values[i, j]):
+                ax.text(j, i, f"{values[i, j]:.1%}", ha="center", va="center", fontsize=8,
+                        color="white" if values[i, j] > 0.6 else "black")
+    fig.colorbar(image, ax=ax, label="share of loans")
+    return fig
+
+
+def vintage_figure(curves: pd.DataFrame) -> Figure:
+    """Cumulative bad rate by month on book, one line per origination month."""
+    fig, ax = _figure("Vintage curves: cumulative bad rate (90+ or charge-off)")
+    for vintage, row in curves.iterrows():
+        seen = row.dropna()
+        if len(seen):
+            ax.plot(seen.index.astype(int), seen.to_numpy(), marker=".", linewidth=1,
+                    label=str(vintage))
+    ax.set_xlabel("months on book")
+    ax.set_ylabel("cumulative bad rate")
+    ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:.1%}")
+    if len(curves):
+        ax.legend(fontsize=7, ncol=2, loc="upper left")
+    return fig

@@ -1,0 +1,79 @@
+"""The retraining policy: each rule from config, bands wired from settings, one trigger per
+cool-down recorded in run_manifest, the same answer on a rerun."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import pytest
+
+from pipelines.monitoring.policy import (
+    PolicyInputs,
+    decide_retrain,
+    retrain_reasons,
+    run_id_for,
+)
+from pipelines.settings import MonitoringSettings, Settings
+from pipelines.warehouse import Warehouse
+
+CFG = MonitoringSettings()
+DAY = date(2024, 9, 2)
+
+
+@pytest.mark.parametrize(("inputs", "expected"), [
+    (PolicyInputs(score_psi=0.26), "score PSI 0.260 above the shift band"),
+    (PolicyInputs(drifted_share=0.35), "drifted feature share 35% above 30%"),
+    (PolicyInputs(estimated_auc=0.69, oot_auc=0.75), "estimated AUC 0.690 below"),
+    (PolicyInputs(realised_auc=0.68, realised_vintage="2023-07", oot_auc=0.75),
+     "realised AUC 0.680 (vintage 2023-07)"),
+    (PolicyInputs(roll_rate_alerts=["1-30"]), "roll rate alert from 1-30"),
+    (PolicyInputs(early_delinquency_alert=True, early_delinquency_ratio=1.6),
+     "portfolio early delinquency alert (x1.60"),
+    (PolicyInputs(bad_rate_alerts=["2023-08"]), "realised bad rate above predicted"),
+])
+def test_each_rule_fires_alone(inputs: PolicyInputs, expected: str) -> None:
+    reasons = retrain_reasons(inputs, CFG)
+    assert len(reasons) == 1 and expected in reasons[0]
+
+
+def test_nothing_fires_at_or_inside_the_thresholds() -> None:
+    quiet = PolicyInputs(score_psi=0.25, drifted_share=0.30, estimated_auc=0.70,
+                         realised_auc=0.701, oot_auc=0.75, early_delinquency_ratio=1.9,
+                         early_delinquency_alert=False)
+    assert retrain_reasons(quiet, CFG) == []
+    assert retrain_reasons(PolicyInputs(estimated_auc=0.5), CFG) == []  # no OOT AUC: no rule
+    assert retrain_reasons(PolicyInputs(score_psi=float("nan")), CFG) == []
+
+
+def test_bands_come_from_settings() -> None:
+    strict = MonitoringSettings(psi_bands=(0.05, 0.12), drift_share_threshold=0.1, auc_margin=0.01)
+    inputs = PolicyInputs(score_psi=0.15, drifted_share=0.2, estimated_auc=0.735, oot_auc=0.75)
+    assert retrain_reasons(inputs, CFG) == []
+    assert len(retrain_reasons(inputs, strict)) == 3
+
+
+def test_cooldown_fires_once_per_episode_and_survives_restarts(settings: Settings,
+                                                               any_wh: Warehouse) -> None:
+    drift = PolicyInputs(score_psi=0.4)
+    first = decide_retrain(settings, any_wh, DAY, drift, "3")
+    assert first.fire and first.status == "triggered" and first.run_id == run_id_for(DAY)
+
+    # A restart is a new call reading the warehouse: still inside the 30-day cool-down.
+    later = decide_retrain(settings, any_wh, DAY + timedelta(days=10), drift, "3")
+    assert not later.fire and later.status == "suppressed" and later.last_trigger == DAY
+
+    # Rerunning the first day answers the same (same id: an idempotency key for the launch).
+    rerun = decide_retrain(settings, any_wh, DAY, PolicyInputs(), "3")
+    assert rerun.fire and rerun.run_id == first.run_id and rerun.reasons == first.reasons
+
+    quiet = decide_retrain(settings, any_wh, DAY + timedelta(days=12), PolicyInputs(), "3")
+    assert not quiet.fire and quiet.status == "quiet" and quiet.run_id is None
+
+    again = decide_retrain(settings, any_wh, DAY + timedelta(days=30), drift, "3")
+    assert again.fire  # the cool-down is over: a new episode may start
+    rows = any_wh.read("run_manifest", "kind = 'retrain_trigger'", order_by="business_date")
+    assert rows["status"].tolist() == ["triggered", "suppressed", "triggered"]
+    details = json.loads(rows["details"].iloc[1])
+    assert details["cooldown_from"] == DAY.isoformat()
+    assert details["inputs"]["score_psi"] == 0.4

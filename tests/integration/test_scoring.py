@@ -1,0 +1,243 @@
+"""Daily batch scoring (pipelines.score) on the trained fixture: idempotent per date, reason codes
+where adverse action needs them, shadow challenger, the model's signature, the empty day, a
+corrupted artifact; idempotency again on PostgreSQL when it is reachable."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+from mlflow import MlflowClient
+
+from features import FEATURES, build_features
+from models.pd_model import PDModel
+from models.registry import load_pd_model, register_pd_model, start_run
+from pipelines.book import load_book
+from pipelines.history import business_day_end, feature_config, load_applications, load_outcomes
+from pipelines.score import (
+    ScoreResult,
+    ScoringError,
+    day_summary_markdown,
+    manifest_rows,
+    score_day,
+)
+from pipelines.settings import Settings
+from pipelines.simulate import simulate_book
+from pipelines.train import train_model
+from pipelines.warehouse import Warehouse
+
+pytestmark = pytest.mark.slow
+
+DAY = date(2025, 6, 18)  # the busiest date of the fixture's last months (43 applications)
+EMPTY_DAY = date(2025, 7, 15)  # after the simulated book: no applications
+VOLATILE = ["run_id", "scored_at"]  # what a forced rerun may change
+
+
+def with_scoring(settings: Settings, **changes: object) -> Settings:
+    return settings.model_copy(update={"scoring": settings.scoring.model_copy(update=changes)})
+
+
+def day_scores(wh: Warehouse, day: date) -> pd.DataFrame:
+    df = wh.read("scores", where="business_date = :d", params={"d": day})
+    return df.sort_values(["application_id", "role"], ignore_index=True)
+
+
+def n_applications(wh: Warehouse, day: date) -> int:
+    return wh.count("applications", "business_date = :d", {"d": day})
+
+
+def nothing_written(wh: Warehouse, day: date) -> None:
+    assert day_scores(wh, day).empty
+    assert wh.count("run_locks", "business_date = :d", {"d": day}) == 0
+    assert wh.count("validation_results") == 0 and wh.count("quarantine") == 0
+
+
+def corrupt(wh: Warehouse, app_id: str) -> None:
+    """An application that the gate must quarantine (a bureau score off the scale)."""
+    wh.execute("UPDATE applications SET bureau_score = 9999 WHERE application_id = :a",
+               {"a": app_id})
+
+
+def test_rerun_same_rows_skip_unless_forced_manifest_adds_up(trained_settings: Settings) -> None:
+    settings = with_scoring(trained_settings, chunk_rows=15)  # 43 rows: three chunks
+    wh = Warehouse.from_settings(settings)
+    n = n_applications(wh, DAY)
+    bad_id = wh.read("applications", where="business_date = :d", params={"d": DAY},
+                     order_by="application_id")["application_id"].iloc[17]
+    corrupt(wh, bad_id)
+
+    first = score_day(settings, wh, DAY)
+    assert first.status == "completed"
+    assert first.counts == {"read": n, "scored": n - 1, "quarantined": 1, "shadow_scored": 0}
+    rows = day_scores(wh, DAY)
+    assert len(rows) == n - 1 and not rows.duplicated(["application_id", "model_version",
+                                                       "role"]).any()
+    assert bad_id not in set(rows["application_id"])
+    assert set(rows["role"]) == {"champion"} and set(rows["model_version"]) == {"1"}
+    assert (rows["run_id"] == first.run_id).all()
+    q = wh.read("quarantine")
+    assert q["record_key"].tolist() == [bad_id] and q["batch_id"].tolist() == ["score-2025-06-18"]
+    gate = wh.read("validation_results")
+    assert gate[["batch_id", "rows_in", "rows_passed", "rows_quarantined"]].values.tolist() == [
+        ["score-2025-06-18", n, n - 1, 1]]  # one verdict for the day, not one per chunk
+
+    again = score_day(settings, wh, DAY)
+    assert again.status == "skipped"
+    pd.testing.assert_frame_equal(day_scores(wh, DAY), rows)  # untouched, run ids included
+
+    forced = score_day(settings, wh, DAY, force=True)
+    assert forced.status == "completed" and forced.counts == first.counts
+    replaced = day_scores(wh, DAY)
+    pd.testing.assert_frame_equal(replaced.drop(columns=VOLATILE), rows.drop(columns=VOLATILE))
+    assert (replaced["run_id"] == forced.run_id).all()
+    assert wh.count("quarantine") == 1 and wh.count("validation_results") == 1
+
+    manifest = manifest_rows(wh, DAY)
+    assert manifest["run_id"].tolist() == [first.run_id, forced.run_id]
+    assert manifest["status"].tolist() == ["completed", "completed"]
+    assert manifest["model_version"].tolist() == ["1", "1"]
+    for counts, details in zip(manifest["counts"], manifest["details"], strict=True):
+        assert counts["read"] == counts["scored"] + counts["quarantined"] == n
+        assert details["seconds"]["total"] > 0 and "score_and_write" in details["seconds"]
+    assert manifest["finished_at"].notna().all()
+    locks = wh.read("run_locks")
+    assert locks[["kind", "status", "run_id"]].values.tolist() == [
+        ["score", "completed", forced.run_id]]
+
+
+def test_declined_and_referred_have_reason_codes(trained_settings: Settings) -> None:
+    wh = Warehouse.from_settings(trained_settings)
+    result = score_day(trained_settings, wh, DAY)
+    rows = day_scores(wh, DAY)
+    acted = rows[rows["decision"] != "approve"]
+    assert {"review", "decline"} <= set(acted["decision"])  # the date holds both
+    assert acted["reason_1"].notna().all()
+    names = {s.name for s in FEATURES}
+    codes = acted[["reason_1", "reason_2", "reason_3"]].stack().dropna()
+    assert set(codes) <= names
+    no_dup = acted[["reason_1", "reason_2", "reason_3"]].apply(
+        lambda r: r.dropna().is_unique, axis=1)
+    assert no_dup.all()
+    # the summary a person reads adds up to what was written
+    assert sum(result.decisions.values()) == len(rows) == result.counts["scored"]
+    assert result.decisions["decline"] == int((rows["decision"] == "decline").sum())
+    assert result.mean_pd == pytest.approx(rows["pd"].mean(), abs=1e-5)
+    assert sum(c for _, c in result.score_histogram) == len(rows)
+    text = day_summary_markdown(ScoreResult.from_summary(result.summary()))
+    assert f"| scored | {len(rows)} |" in text and "| decline |" in text
+
+
+def test_shadow_challenger_scored_beside_the_champion(trained_settings: Settings) -> None:
+    wh = Warehouse.from_settings(trained_settings)
+    quick = trained_settings.model_copy(update={"training": trained_settings.training.model_copy(
+        update={"n_estimators": 8, "early_stopping_rounds": 4})})
+    challenger = train_model(quick, wh, triggered_by="test-shadow")  # gets the challenger alias
+    assert challenger.version == "2"
+
+    result = score_day(trained_settings, wh, DAY)
+    n = n_applications(wh, DAY)
+    assert (result.model_version, result.shadow_version) == ("1", "2")
+    assert result.counts["scored"] == result.counts["shadow_scored"] == n
+    rows = day_scores(wh, DAY)
+    by_role = {role: g.set_index("application_id") for role, g in rows.groupby("role")}
+    assert set(by_role) == {"champion", "shadow"}
+    champ, shadow = by_role["champion"], by_role["shadow"]
+    assert (champ["model_version"] == "1").all() and (shadow["model_version"] == "2").all()
+    assert sorted(champ.index) == sorted(shadow.index) and len(champ) == n
+    assert shadow["decision"].isin(["approve", "review", "decline"]).all()
+    assert not np.allclose(champ["pd"], shadow.loc[champ.index, "pd"])  # another model
+    assert shadow["reason_1"].isna().all()  # not acted on: no adverse-action notice
+    assert "shadow v2" in day_summary_markdown(result)
+
+
+def register_champion_without(settings: Settings, wh: Warehouse, feature: str) -> str:
+    """A champion trained on the registry's features less one: its signature cannot match."""
+    end = date(2024, 3, 31)
+    apps = load_applications(wh, date(2024, 1, 1), end)
+    X = build_features(apps, load_outcomes(wh, end), business_day_end(end),
+                       feature_config(settings)).drop(columns=[feature])
+    y = np.random.default_rng(0).integers(0, 2, len(X))
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 2},
+                        xgb.DMatrix(X, y, enable_categorical=True), num_boost_round=3)
+    calibrator = load_pd_model(settings.tracking_uri, "creditflow-pd", version="1").calibrator
+    model = PDModel.from_training(booster, calibrator, X, {}, {})
+    run = start_run(settings.tracking_uri, "test-signature", settings.artifact_root)
+    version = register_pd_model(run, model, X, "creditflow-pd", alias="champion")
+    run.finish()
+    return version
+
+
+def test_signature_mismatch_is_a_clear_error_and_nothing_is_written(
+        trained_settings: Settings) -> None:
+    wh = Warehouse.from_settings(trained_settings)
+    version = register_champion_without(trained_settings, wh, "ltv")
+    with pytest.raises(ScoringError, match=rf"signature mismatch: creditflow-pd version "
+                                           rf"{version} .*\['ltv'\]"):
+        score_day(trained_settings, wh, DAY)
+    nothing_written(wh, DAY)
+    assert wh.count("run_manifest") == 0
+
+
+def test_day_without_applications_completes_with_zero_rows(trained_settings: Settings) -> None:
+    wh = Warehouse.from_settings(trained_settings)
+    result = score_day(trained_settings, wh, EMPTY_DAY)
+    assert result.status == "completed"
+    assert result.counts == {"read": 0, "scored": 0, "quarantined": 0, "shadow_scored": 0}
+    assert day_scores(wh, EMPTY_DAY).empty
+    manifest = manifest_rows(wh, EMPTY_DAY)
+    assert manifest["status"].tolist() == ["completed"]
+    assert manifest["counts"].iloc[0]["read"] == 0
+    assert score_day(trained_settings, wh, EMPTY_DAY).status == "skipped"
+    assert "| scored | 0 |" in day_summary_markdown(result)
+
+
+def champion_artifact(settings: Settings, version: str = "1") -> Path:
+    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    source = client.get_model_version("creditflow-pd", version).source  # models:/m-<id>
+    location = client.get_logged_model(source.rsplit("/", 1)[-1]).artifact_location
+    return Path(location.removeprefix("file://")) / "model.ubj"
+
+
+def test_corrupted_model_artifact_names_the_version(trained_settings: Settings) -> None:
+    path = champion_artifact(trained_settings)
+    assert path.exists()
+    path.write_bytes(b"\x00 not a booster \xff" * 10)
+    wh = Warehouse.from_settings(trained_settings)
+    with pytest.raises(ScoringError, match=r"champion model \(creditflow-pd version 1\).*"
+                                           r"corrupted"):
+        score_day(trained_settings, wh, DAY)
+    nothing_written(wh, DAY)
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+PG_DAY = date(2025, 6, 10)
+
+
+@pytest.fixture
+def pg_settings(trained_settings: Settings, pg_wh: Warehouse, pg_url: str,
+                monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The fixture's champion scoring a small book loaded into PostgreSQL."""
+    book = simulate_book(1500, date(2025, 5, 1), PG_DAY, seed=7)
+    load_book(pg_wh, book, "sim-pg")
+    monkeypatch.setenv("CREDITFLOW_WAREHOUSE_URL", pg_url)
+    return with_scoring(Settings(), chunk_rows=15)
+
+
+def test_idempotent_on_postgres(pg_settings: Settings, pg_wh: Warehouse) -> None:
+    n = n_applications(pg_wh, PG_DAY)
+    assert n > 2 * pg_settings.scoring.chunk_rows  # several chunks
+    first = score_day(pg_settings, pg_wh, PG_DAY)
+    assert first.counts["read"] == first.counts["scored"] + first.counts["quarantined"] == n
+    rows = day_scores(pg_wh, PG_DAY)
+    assert len(rows) == first.counts["scored"]
+    assert score_day(pg_settings, pg_wh, PG_DAY).status == "skipped"
+    forced = score_day(pg_settings, pg_wh, PG_DAY, force=True)
+    assert forced.status == "completed"
+    replaced = day_scores(pg_wh, PG_DAY)
+    pd.testing.assert_frame_equal(replaced.drop(columns=VOLATILE), rows.drop(columns=VOLATILE))
+    assert manifest_rows(pg_wh, PG_DAY)["status"].tolist() == ["completed", "completed"]
