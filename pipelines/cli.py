@@ -347,6 +347,14 @@ def config_show(as_json: JsonOpt = False, debug: DebugOpt = False) -> None:
     run(action, as_json, debug, render)
 
 
+@config_app.command("docs")
+def config_docs() -> None:
+    """Print the configuration reference (Markdown) generated from the settings model."""
+    from pipelines.config_docs import reference_markdown
+
+    print(reference_markdown())
+
+
 def _date(value: str | None) -> date | None:
     if value is None:
         return None
