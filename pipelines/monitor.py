@@ -168,6 +168,58 @@ def monitor_day(settings: Settings, wh: Warehouse, business_date: date,
     return result
 
 
+def summary_markdown(result: MonitorResult) -> str:
+    """The day in a few lines for people (Prefect artifact, CLI): headline checks with their
+    band, the alerts raised, the retraining decision and where the reports are."""
+    m = result.metrics[result.metrics["segment"] == "all"].set_index("metric")
+    lines = [f"### Monitoring {result.business_date}",
+             f"Window {result.window_start}..{result.window_end}: "
+             f"{result.n_applications:,} applications, {result.n_scored:,} scored.", "",
+             "| check | value | band |", "| --- | --- | --- |"]
+    for metric, label, fmt in _SUMMARY_ROWS:
+        if metric in m.index and m.loc[metric, "value"] is not None \
+                and not pd.isna(m.loc[metric, "value"]):
+            band = m.loc[metric, "band"]
+            lines.append(f"| {label} | {format(m.loc[metric, 'value'], fmt)} | "
+                         f"{'' if band is None or pd.isna(band) else band} |")
+    csi = m[m.index.str.startswith("csi.")]
+    if len(csi):
+        top = csi["value"].astype(float).idxmax()
+        lines.append(f"| largest CSI: {top[4:]} | {csi.loc[top, 'value']:.3f} | "
+                     f"{csi.loc[top, 'band'] or ''} |")
+    lines.append("")
+    alerts = "; ".join(f"{a.condition_key} ({_alert_state(a)})" for a in result.alerts)
+    lines.append(f"**Alerts:** {alerts or 'none'}")
+    d = result.decision
+    lines.append(f"**Retraining:** {d.status}" + (f": {'; '.join(d.reasons)}" if d.reasons
+                                                  else ""))
+    if result.report_paths:
+        lines.append("**Reports:** " + ", ".join(f"{k} `{v}`"
+                                                 for k, v in result.report_paths.items()))
+    return "\n".join(lines) + "\n"
+
+
+def _alert_state(a: AlertOutcome) -> str:
+    if a.suppressed:
+        return "suppressed, cool-down"
+    if a.already_stored:
+        return "already raised today"
+    return f"delivered to {a.delivered}/{a.receivers}" if a.receivers else "stored, no receiver"
+
+
+_SUMMARY_ROWS = [
+    ("score_psi", "score PSI", ".3f"), ("drifted_share", "drifted feature share (Evidently)",
+                                        ".0%"),
+    ("estimated_auc", "estimated AUC (from PDs)", ".3f"),
+    ("estimated_bad_rate", "estimated bad rate", ".2%"),
+    ("decision_rate.approve", "approval rate", ".1%"),
+    ("early_delinquency", "early delinquency, observed/expected", ".2f"),
+    ("forward_roll.current", "roll current -> 1-30", ".2%"),
+    ("forward_roll.1-30", "roll 1-30 -> 31-60", ".1%"),
+    ("forward_roll.31-60", "roll 31-60 -> 61-90", ".1%"),
+]
+
+
 # ---------------------------------------------------------------------------------------------
 # inputs
 

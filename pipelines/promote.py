@@ -121,7 +121,10 @@ class RuleResult:
     detail: str
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON: a value that could not be computed (NaN) is null."""
+        out = asdict(self)
+        out["value"] = self.value if math.isfinite(self.value) else None
+        return out
 
 
 def _check(name: str, metric: str, value: float, comparison: str, threshold: float,
@@ -339,6 +342,11 @@ class PromotionDecision:
 
 def decision_markdown(record: Mapping[str, Any]) -> str:
     """The comparison table and the verdict as a person reads them (CLI, Prefect artifact)."""
+    lines = _md_header(record) + _md_metrics(record) + _md_rules(record) + _md_extras(record)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _md_header(record: Mapping[str, Any]) -> list[str]:
     champ, chall = record.get("champion") or {}, record.get("challenger") or {}
     window = record.get("window") or {}
     dry = " (dry run: nothing changed)" if record.get("dry_run") else ""
@@ -350,16 +358,30 @@ def decision_markdown(record: Mapping[str, Any]) -> str:
     lines += [f"- {r}" for r in record.get("reasons", [])]
     if record.get("counts"):
         lines += ["", "counts: " + ", ".join(f"{k} {v}" for k, v in record["counts"].items())]
-    if record.get("metrics"):
-        lines += ["", "| metric | champion | challenger | difference |",
-                  "| --- | --- | --- | --- |"]
-        for metric, row in record["metrics"].items():
-            lines.append(f"| {metric} | " + " | ".join(_fmt_cell(row.get(role)) for role in (
-                "champion", "challenger", "difference")) + " |")
-    if record.get("rules"):
-        lines += ["", "| rule | observed | threshold | result |", "| --- | --- | --- | --- |"]
-        lines += [f"| {r['name']} | {r['value']:+.4f} | {r['comparison']} {r['threshold']:+.4f} "
-                  f"| {'pass' if r['passed'] else 'FAIL'} |" for r in record["rules"]]
+    return lines
+
+
+def _md_metrics(record: Mapping[str, Any]) -> list[str]:
+    if not record.get("metrics"):
+        return []
+    lines = ["", "| metric | champion | challenger | difference |", "| --- | --- | --- | --- |"]
+    for metric, row in record["metrics"].items():
+        cells = " | ".join(_fmt_cell(row.get(role)) for role in (*ROLES, "difference"))
+        lines.append(f"| {metric} | {cells} |")
+    return lines
+
+
+def _md_rules(record: Mapping[str, Any]) -> list[str]:
+    if not record.get("rules"):
+        return []
+    return ["", "| rule | observed | threshold | result |", "| --- | --- | --- | --- |"] + [
+        f"| {r['name']} | {_fmt(r['value'], '+.4f')} | {r['comparison']} "
+        f"{r['threshold']:+.4f} | {'pass' if r['passed'] else 'FAIL'} |"
+        for r in record["rules"]]
+
+
+def _md_extras(record: Mapping[str, Any]) -> list[str]:
+    lines = []
     if record.get("score_psi") is not None:
         lines += ["", f"score PSI challenger vs champion on the window: "
                       f"{record['score_psi']:.4f} (reported, not a rule)"]
@@ -370,17 +392,19 @@ def decision_markdown(record: Mapping[str, Any]) -> str:
                       f"approval {s['approval_rate_shadow']:.2%} vs "
                       f"{s['approval_rate_champion']:.2%} "
                       f"({s['approval_rate_difference']:+.2%})"]
-    lines += ["", *[f"warning: {w}" for w in record.get("warnings", [])]]
-    return "\n".join(lines).rstrip() + "\n"
+    return [*lines, "", *[f"warning: {w}" for w in record.get("warnings", [])]]
+
+
+def _fmt(value: float | None, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def _fmt_cell(cell: Mapping[str, Any] | None) -> str:
     if not cell or cell.get("value") is None:
         return "-"
-    text_ = f"{cell['value']:.4f}"
-    if cell.get("ci_low") is not None:
-        text_ += f" [{cell['ci_low']:.4f}, {cell['ci_high']:.4f}]"
-    return text_
+    if cell.get("ci_low") is None:
+        return _fmt(cell["value"])
+    return f"{_fmt(cell['value'])} [{_fmt(cell['ci_low'])}, {_fmt(cell['ci_high'])}]"
 
 
 # ---------------------------------------------------------------------------------------------

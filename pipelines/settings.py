@@ -90,7 +90,7 @@ class TrainingSettings(BaseModel):
     early_stopping_months: int = 2
     calibration_months: int = 2
     oot_months: int = 3
-    calibration: Literal["isotonic", "platt"] = "isotonic"
+    calibration: Literal["isotonic", "platt"] = "platt"
     max_depth: int = 4
     learning_rate: float = 0.05
     n_estimators: int = 600

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 _SIZE = (7.0, 4.5)
@@ -33,11 +34,14 @@ def psi_over_time(history: pd.DataFrame, bands: tuple[float, float],
         csi = latest[latest["metric"].str.startswith("csi.")].nlargest(top_features, "value")
         for metric in csi["metric"]:
             s = h[h["metric"] == metric].sort_values("business_date")
-            ax.plot(s["business_date"], s["value"], linewidth=1, label=metric[4:])
+            ax.plot(s["business_date"], s["value"], linewidth=1, marker=".", label=metric[4:])
         s = h[h["metric"] == "score_psi"].sort_values("business_date")
         ax.plot(s["business_date"], s["value"], color="black", linewidth=2.5, marker="o",
                 markersize=3, label="score PSI")
         ax.legend(loc="upper left", fontsize=8)
+        first, last = h["business_date"].min(), h["business_date"].max()
+        pad = max((last - first) * 0.05, pd.Timedelta(days=3))
+        ax.set_xlim(first - pad, last + pad)
     for level, name in zip(bands, ("watch", "shift"), strict=True):
         ax.axhline(level, color="grey", linestyle="--", linewidth=1)
         ax.annotate(name, (0.99, level), xycoords=("axes fraction", "data"), ha="right",
@@ -68,11 +72,12 @@ def roll_rate_heatmap(matrix: pd.DataFrame, title: str) -> Figure:
 def vintage_figure(curves: pd.DataFrame) -> Figure:
     """Cumulative bad rate by month on book, one line per origination month."""
     fig, ax = _figure("Vintage curves: cumulative bad rate (90+ or charge-off)")
-    for vintage, row in curves.iterrows():
+    colors = colormaps["viridis"](np.linspace(0.0, 0.9, max(len(curves), 1)))  # old -> new
+    for (vintage, row), color in zip(curves.iterrows(), colors, strict=False):
         seen = row.dropna()
         if len(seen):
             ax.plot(seen.index.astype(int), seen.to_numpy(), marker=".", linewidth=1,
-                    label=str(vintage))
+                    color=color, label=str(vintage))
     ax.set_xlabel("months on book")
     ax.set_ylabel("cumulative bad rate")
     ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:.1%}")

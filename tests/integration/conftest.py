@@ -51,6 +51,7 @@ def trained_home(trained_home_template: Path, tmp_path: Path,
     home = tmp_path / "home"
     shutil.copytree(trained_home_template, home)
     _relocate_artifacts(home / "mlflow.db", trained_home_template, home)
+    forget_artifact_locations()
     monkeypatch.setenv("CREDITFLOW_HOME", str(home))
     for key in ("n_applications", "start", "end"):
         monkeypatch.setenv(f"CREDITFLOW_SIMULATE__{key.upper()}",
@@ -64,6 +65,14 @@ def trained_home(trained_home_template: Path, tmp_path: Path,
 # corrupts or adds artifacts would write) the template's files, shared by every test.
 _ARTIFACT_COLUMNS = {"experiments": "artifact_location", "runs": "artifact_uri",
                      "logged_models": "artifact_location", "model_versions": "storage_location"}
+
+
+def forget_artifact_locations() -> None:
+    """MLflow caches each run's artifact location per process: after relocating a copy, the
+    cache would still point at the template."""
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    tracking_utils._artifact_repos_cache.clear()
 
 
 def _relocate_artifacts(db: Path, old: Path, new: Path) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.monitor import MonitoringError, monitor_day
+from pipelines.monitor import MonitoringError, monitor_day, summary_markdown
 from pipelines.settings import Settings
 from pipelines.warehouse import Warehouse
 
@@ -36,14 +36,23 @@ def test_empty_day_completes_with_zero_counts(settings: Settings, sqlite_wh: War
     manifest = sqlite_wh.read("run_manifest", "kind = 'monitor'")
     assert manifest["status"].tolist() == ["completed"]
     assert result.mlflow_run_id and result.report_paths["psi_over_time"].exists()
+    summary = summary_markdown(result)
+    assert "0 applications, 0 scored" in summary and "**Alerts:** none" in summary
+    assert "**Retraining:** quiet" in summary
+
+    # A rerun of the day replaces its metrics and reuses its MLflow run.
+    again = monitor_day(settings, sqlite_wh, DAY, _reference(), CHAMPION)
+    assert sqlite_wh.count("monitoring_metrics") == len(again.metrics) == len(result.metrics)
+    assert again.mlflow_run_id == result.mlflow_run_id
+    assert sqlite_wh.count("run_manifest", "kind = 'monitor'") == 1
 
 
 def test_unusable_champion_or_reference_is_named(settings: Settings,
                                                  sqlite_wh: Warehouse) -> None:
-    with pytest.raises(MonitoringError, match="lacks column.*bureau_score"):
+    with pytest.raises(MonitoringError, match=r"lacks column.*bureau_score"):
         monitor_day(settings, sqlite_wh, DAY, _reference().drop(columns=["bureau_score"]),
                     CHAMPION)
-    with pytest.raises(MonitoringError, match="lacks column.*pd"):
+    with pytest.raises(MonitoringError, match=r"lacks column.*pd"):
         monitor_day(settings, sqlite_wh, DAY, _reference().drop(columns=["pd"]), CHAMPION)
     with pytest.raises(MonitoringError, match="lacks version"):
         monitor_day(settings, sqlite_wh, DAY, _reference(),

@@ -13,6 +13,7 @@ with a missing metric, deleted files, a distorted calibrator, or nothing changed
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import threading
@@ -142,6 +143,16 @@ def home(promo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     wh.dispose()
 
 
+def protect_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI points MLflow and Prefect at its home through os.environ: undo that afterwards."""
+    for key in ("MLFLOW_TRACKING_URI", "PREFECT_HOME", "PREFECT_LOGGING_LEVEL",
+                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"):
+        if key in os.environ:
+            monkeypatch.setenv(key, os.environ[key])
+        else:
+            monkeypatch.delenv(key, raising=False)
+
+
 def register_copy(h: Home, model: PDModel, *, metrics: bool = True) -> str:
     """Register ``model`` as challenger on a new run carrying version 1's window tags and (if
     ``metrics``) its logged metrics, as the training stage would have."""
@@ -253,7 +264,9 @@ def test_better_auc_but_distorted_calibration_is_not_promoted(home: Home) -> Non
     assert home.aliases()["champion"] == "2" and record["challenger"]["version"] == version
 
 
-def test_equal_model_is_not_promoted_and_shadow_period_is_reported(home: Home) -> None:
+def test_equal_model_is_not_promoted_and_shadow_period_is_reported(
+        home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    protect_env(monkeypatch)
     version = register_copy(home, load_pd_model(home.uri, NAME, version="1"))
     before = home.aliases()
     result = runner.invoke(app, ["promote", "--dry-run", "--json"])
@@ -353,13 +366,17 @@ def test_unreachable_registry_is_an_error_and_changes_nothing(home: Home, uri: s
     assert home.aliases() == before and len(home.audit()) == rows
 
 
-def test_rollback_without_previous_is_a_clear_error(home: Home) -> None:
+def test_rollback_without_previous_and_promotion_without_challenger_are_errors(home: Home,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    protect_env(monkeypatch)
     with pytest.raises(P.RollbackError, match="no 'previous' version"):
         P.rollback_champion(home.settings, home.wh, triggered_by="test")
     result = runner.invoke(app, ["rollback", "--json"])
     assert result.exit_code == 1
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["ok"] is False and "no 'previous' version to roll back to" in out["error"]
+    with pytest.raises(P.NoChallengerError, match="no 'challenger' alias"):
+        P.promote_challenger(home.settings, home.wh, triggered_by="test")
     assert home.aliases() == {"champion": "1"} and home.audit().empty
 
 
