@@ -32,6 +32,7 @@ from pipelines.score import (
     ChunkContext,
     ChunkOutput,
     ScoreResult,
+    ScoringError,
     day_summary_markdown,
     load_models,
     score_chunk,
@@ -127,8 +128,12 @@ def scoring_backfill(start: date, end: date, force: bool = False) -> list[dict[s
     results = []
     for day in date_range(start, end):
         # run_manifest is keyed by run id: one per date, traceable to this flow run
-        result = score_day(settings, wh, day, force=force, run_id=f"{parent}:{day.isoformat()}",
-                           models=models)
+        try:
+            result = score_day(settings, wh, day, force=force,
+                               run_id=f"{parent}:{day.isoformat()}", models=models)
+        except CreditflowError as exc:
+            raise ScoringError(f"backfill stopped at {day} ({len(results)} date(s) before it "
+                               f"done and committed; rerun the range to resume): {exc}") from exc
         _log(result)
         results.append(result)
     create_markdown_artifact(backfill_markdown(results),
@@ -154,5 +159,9 @@ def backfill_markdown(results: list[ScoreResult]) -> str:
 
 
 def _log(result: ScoreResult) -> None:
+    if result.model_version is None:  # skipped before loading a model
+        get_run_logger().info("business date %s: already completed, skipped",
+                              result.business_date)
+        return
     get_run_logger().info("business date %s: %s with %s v%s: %s", result.business_date,
                           result.status, result.model_name, result.model_version, result.counts)

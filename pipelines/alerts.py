@@ -35,7 +35,7 @@ from pipelines.settings import Settings, mask_secret, redact
 from pipelines.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
-SEVERITIES = ("info", "warning", "critical")
+SEVERITIES = ("info", "warning", "error", "critical")
 _TITLE_MAX = 120
 
 
@@ -180,6 +180,7 @@ def _notify_one(url: str, title: str, body: str, severity: str, timeout_s: float
     plugin.socket_connect_timeout = timeout_s
     plugin.socket_read_timeout = timeout_s
     notify_type = {"info": apprise.NotifyType.INFO, "warning": apprise.NotifyType.WARNING,
+                   "error": apprise.NotifyType.FAILURE,
                    "critical": apprise.NotifyType.FAILURE}[severity]
     try:
         return bool(plugin.notify(body=body, title=title, notify_type=notify_type))

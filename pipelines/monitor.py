@@ -324,7 +324,11 @@ def _note(day: _Day, n: int) -> dict[str, str]:
 def _score_drift(day: _Day, scores: pd.DataFrame, reference: pd.DataFrame) -> None:
     cfg = day.settings.monitoring
     ref_scores = _reference_scores(day.settings, reference)
-    value, band = D.score_psi(ref_scores, scores["score"].to_numpy(dtype=float), cfg.psi_bins,
+    # Binned on the PD, of which the score is an exact monotone function (same bins, same PSI):
+    # stored points are rounded, and isotonic PDs tie in blocks, so a rounded tie block sitting
+    # on a reference edge would jump a whole bin and fake a shift.
+    value, band = D.score_psi(reference["pd"].to_numpy(dtype=float),
+                              scores["pd"].to_numpy(dtype=float), cfg.psi_bins,
                               cfg.psi_epsilon, cfg.psi_bands)
     day.score_psi = (value, band)
     day.score_means = (float(scores["score"].mean()), float(np.mean(ref_scores)))
@@ -415,8 +419,10 @@ def _realised(day: _Day, wh: Warehouse) -> None:
     table = P.realised_by_vintage(frame)
     floor = (None if day.champion.oot_auc is None
              else day.champion.oot_auc - cfg.auc_margin)
-    table["auc_alert"] = [floor is not None and v == day.champion.version and auc < floor
-                          for v, auc in zip(table["model_version"], table["auc"], strict=True)]
+    enough = table["bads"] >= cfg.realised_min_bads  # an AUC on a handful of bads is noise
+    table["auc_alert"] = [floor is not None and v == day.champion.version and ok and auc < floor
+                          for v, ok, auc in zip(table["model_version"], enough, table["auc"],
+                                                strict=True)]
     table["bad_rate_alert"] = ((table["ratio"] >= cfg.bad_rate_factor)
                                & (table["p_value"] < cfg.bad_rate_alpha))
     day.realised = table
@@ -427,7 +433,9 @@ def _realised(day: _Day, wh: Warehouse) -> None:
         period = pd.Period(r.vintage, "M")
         window = (period.start_time.date(), period.end_time.date())
         info = {"model_version": r.model_version, "n": r.n, "bads": r.bads}
-        day.add("realised_auc", r.auc, segment, ALERT if r.auc_alert else OK, info, window)
+        verdict = r.bads >= cfg.realised_min_bads
+        day.add("realised_auc", r.auc, segment,
+                (ALERT if r.auc_alert else OK) if verdict else None, info, window)
         day.add("realised_ks", r.ks, segment, None, info, window)
         day.add("realised_bad_rate", r.bad_rate, segment,
                 ALERT if r.bad_rate_alert else OK,
@@ -741,13 +749,14 @@ def _policy_inputs(day: _Day) -> PolicyInputs:
     if day.estimate and day.n_scored >= day.settings.monitoring.min_window_rows:
         inputs.estimated_auc = day.estimate["expected_auc"]
     if day.realised is not None:
+        # only vintages this champion scored say anything about this champion
         mine = day.realised[day.realised["model_version"] == day.champion.version]
-        mine = mine[mine["auc"].notna()]
-        if len(mine):
-            inputs.realised_auc = float(mine["auc"].iloc[-1])
-            inputs.realised_vintage = str(mine["vintage"].iloc[-1])
-        inputs.bad_rate_alerts = day.realised.loc[day.realised["bad_rate_alert"],
-                                                  "vintage"].tolist()
+        ranked = mine[mine["auc"].notna()
+                      & (mine["bads"] >= day.settings.monitoring.realised_min_bads)]
+        if len(ranked):
+            inputs.realised_auc = float(ranked["auc"].iloc[-1])
+            inputs.realised_vintage = str(ranked["vintage"].iloc[-1])
+        inputs.bad_rate_alerts = mine.loc[mine["bad_rate_alert"], "vintage"].tolist()
     if day.rolls is not None:
         inputs.roll_rate_alerts = day.rolls.loc[day.rolls["alert"], "bucket"].astype(str).tolist()
     if day.early is not None and not day.early.empty:

@@ -32,6 +32,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -40,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Date, bindparam, text
+from sqlalchemy.exc import OperationalError
 
 from features import FEATURES, build_features, feature_specs
 from features.registry import FeatureSpec
@@ -376,13 +378,29 @@ def score_day(settings: Settings, wh: Warehouse, business_date: date, *, force: 
     result.seconds["load_models"] = round(time.perf_counter() - t0, 3)
     result.model_version = loaded[0].model.version
     result.shadow_version = next((m.model.version for m in loaded if m.role == SHADOW), None)
-    _manifest(wh, result)
-    try:
-        _run(settings, wh, business_date, force, loaded, result, map_chunks, t0)
-    except BaseException as exc:
-        _record_failure(wh, result, exc)
-        raise
+    with _clear_lock_errors(business_date):
+        _manifest(wh, result)
+        try:
+            _run(settings, wh, business_date, force, loaded, result, map_chunks, t0)
+        except BaseException as exc:
+            _record_failure(wh, result, exc)
+            raise
     return result
+
+
+@contextmanager
+def _clear_lock_errors(business_date: date) -> Iterator[None]:
+    """SQLite has one writer at a time: a writer that waited past the busy timeout gets an
+    OperationalError people cannot act on; say what it means instead."""
+    try:
+        yield
+    except OperationalError as exc:
+        if "database is locked" not in str(exc):
+            raise
+        raise ScoringError(f"{business_date}: the SQLite warehouse stayed locked by another "
+                           "writer (another scoring run?) past its 60 s busy timeout; nothing "
+                           "was written. Retry when it has finished, or use PostgreSQL, where "
+                           "only the date's own lock row is held") from None
 
 
 def _run(settings: Settings, wh: Warehouse, business_date: date, force: bool,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 from datetime import date
@@ -141,9 +142,10 @@ class MonitoringSettings(BaseModel):
     drift_share_threshold: float = 0.3
     evidently_sample_rows: int = 20_000
     evidently_method: str | None = None
-    evidently_when: Literal["always", "watch", "shift"] = "always"
+    evidently_when: Literal["always", "watch", "shift"] = "watch"
     auc_margin: float = 0.05
     realised_vintages: int = 3
+    realised_min_bads: int = 50
     bad_rate_factor: float = 1.25
     bad_rate_alpha: float = 0.001
     roll_rate_factor: float = 1.25
@@ -316,6 +318,8 @@ def configure_environment(settings: Settings) -> None:
     if settings.prefect_api_url:
         os.environ["PREFECT_API_URL"] = settings.prefect_api_url
     os.environ.setdefault("MLFLOW_TRACKING_URI", settings.tracking_uri)
+    for noisy in ("great_expectations", "alembic", "mlflow"):  # INFO chatter, not news
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @lru_cache(maxsize=1)

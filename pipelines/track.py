@@ -95,8 +95,10 @@ def _tags(settings: Settings, ts: TrainingSet, triggered_by: str) -> dict[str, A
 
 
 def reference_frame(settings: Settings, model: PDModel, ts: TrainingSet):
-    """Training-window sample with PD and score: the baseline every drift check compares to."""
-    ref = build_reference(model, ts.X["train"], seed=settings.seed)
+    """Training-window sample of ALL applications (not only the booked, matured ones the model
+    learnt from) with PD and score: monitoring compares each day's applications against it."""
+    population = ts.population if ts.population is not None else ts.X["train"]
+    ref = build_reference(model, population, seed=settings.seed)
     sc = settings.scoring
     ref["score"] = pd_to_score(ref["pd"].to_numpy(), sc.base_score, sc.base_odds, sc.pdo)
     return ref

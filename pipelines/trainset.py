@@ -40,6 +40,9 @@ class TrainingSet:
     X: dict[str, pd.DataFrame]
     y: dict[str, np.ndarray]
     specs: list[FeatureSpec]
+    # Every training-window application (booked or not, mature or not): the through-the-door
+    # population that monitoring compares each day's applications with.
+    population: pd.DataFrame | None = None
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     maturity: dict[str, Any] = field(default_factory=dict)
 
@@ -81,7 +84,7 @@ def load_training_set(settings: Settings, wh: Warehouse, windows: Windows) -> Tr
     which = window_of(apps["business_date"], windows).to_numpy()
     bad = labels["bad"].to_numpy()
     ts = TrainingSet(windows=windows, X={}, y={}, specs=specs,
-                     maturity=maturity_summary(labels))
+                     population=X_all[which == "train"], maturity=maturity_summary(labels))
     for name in WINDOW_NAMES:
         in_window = which == name
         keep = in_window & ~np.isnan(bad)

@@ -114,7 +114,9 @@ def csi_table(reference: pd.DataFrame, current: pd.DataFrame, features: Sequence
 
 def score_psi(reference_scores: np.ndarray, current_scores: np.ndarray, bins: int, eps: float,
               bands: tuple[float, float]) -> tuple[float, str]:
-    """PSI of score points with the reference's fixed decile edges, and its band."""
+    """PSI of the score with the reference's fixed decile edges, and its band. Pass PDs or
+    unrounded points: any monotone transform of the score gives the same bins and value, but
+    rounding one side moves tied values across an edge."""
     ref = np.asarray(reference_scores, dtype=float)
     value = psi(ref, np.asarray(current_scores, dtype=float), edges=psi_edges(ref, bins),
                 eps=eps)

@@ -74,3 +74,6 @@ def test_bad_arguments_are_refused(settings: Settings, sqlite_wh: Warehouse) -> 
     with pytest.raises(ValueError, match="condition_key"):
         send_alert(settings, sqlite_wh, "", DAY, "m")
     assert sqlite_wh.count("alerts") == 0
+    # the flow-failure hook raises "error"
+    assert send_alert(settings, sqlite_wh, "flow_failed:daily-scoring", DAY, "m",
+                      severity="error").severity == "error"

@@ -42,7 +42,7 @@ def hand_tape() -> pd.DataFrame:
         + _loan("D", ["current", "current", "1-30", "current"]))
 
 
-def test_transition_counts_follow_each_loan_to_its_next_month_on_book() -> None:
+def test_transition_counts_follow_each_loan_to_the_next_month_end() -> None:
     counts = transition_counts(hand_tape())
     got = {(str(r.as_of_month.date()), r.from_bucket, r.to_bucket): r.loans
            for r in counts.itertuples()}
