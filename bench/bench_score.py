@@ -214,23 +214,39 @@ def run_pipeline(home: Path, url: str, exact: bool) -> dict[str, Any]:
 
 # -- peak RSS in a child process ---------------------------------------------------------------
 
-def child(home: Path, url: str, exact: bool) -> None:
-    """Score the day and print the process's own peak RSS (the parent's memory is not in it)."""
+def maxrss_mb() -> int:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def child(home: Path, url: str, exact: bool, history: bool) -> None:
+    """Score the day and print the process's own peak RSS (the parent's memory is not in it),
+    and the peak right after the loan history was read (the first chunk reads it).
+    ``history=False`` replaces the loan history by an empty one: the chunked part alone."""
     settings = settings_for(home, url, exact_contributions=exact)
     configure_environment(settings)
+    marks: dict[str, Any] = {}
+    read_history = score.load_outcomes
+
+    def outcomes(wh: Warehouse, day: date) -> pd.DataFrame:
+        marks["before_history_mb"] = maxrss_mb()
+        frame = read_history(wh, day if history else date(1900, 1, 1))
+        marks["after_history_mb"], marks["history_loans"] = maxrss_mb(), len(frame)
+        return frame
+
+    score.load_outcomes = outcomes
     t0 = time.perf_counter()
     result = score.score_day(settings, Warehouse(url), DAY, force=True)
     print(json.dumps({"status": result.status, "counts": result.counts,
                       "seconds": round(time.perf_counter() - t0, 1),
-                      "chunk_rows": settings.scoring.chunk_rows,
-                      "maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                                         / 1024)}))
+                      "chunk_rows": settings.scoring.chunk_rows, **marks,
+                      "maxrss_mb": maxrss_mb()}))
 
 
-def peak_rss(home: Path, rows: int, exact: bool) -> dict[str, Any]:
+def peak_rss(home: Path, rows: int, exact: bool, history: bool = True) -> dict[str, Any]:
     url = ensure_day(home, rows)
     cmd = [sys.executable, __file__, "--child", url, "--home", str(home)]
     cmd += ["--exact"] if exact else []
+    cmd += [] if history else ["--no-history"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[1])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -259,21 +275,27 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=None, help="keep model and data here")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--exact", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-history", action="store_true",
+                        help="peak-RSS run with an empty loan history: the chunked part alone")
     args = parser.parse_args()
     home = (args.home or Path(tempfile.mkdtemp(prefix="bench-score-"))).resolve()
     if args.child:
-        child(home, args.child, args.exact)
+        child(home, args.child, args.exact, history=not args.no_history)
         return
     print(f"home {home}")
     print(f"  champion version {ensure_champion(home)}")
     if args.rows:
         bench_day(home, args.rows, exact=not args.no_exact)
     if args.rss_rows:
-        rss = peak_rss(home, args.rss_rows, args.rss_exact)
+        rss = peak_rss(home, args.rss_rows, args.rss_exact, history=not args.no_history)
         print(f"\npeak RSS scoring {args.rss_rows:,} applications (child process, "
               f"{'exact' if args.rss_exact else 'approximate'} reasons, chunks of "
               f"{rss['chunk_rows']:,}): {rss['maxrss_mb']:,} MB in {rss['seconds']} s "
               f"({rss['status']}, {rss['counts']})")
+        print(f"  loan history: {rss['history_loans']:,} loans"
+              + ("" if not args.no_history else " (replaced by an empty history)")
+              + f"; peak RSS {rss['before_history_mb']:,} MB before reading it, "
+              f"{rss['after_history_mb']:,} MB after")
 
 
 def bench_day(home: Path, rows: int, exact: bool) -> None:

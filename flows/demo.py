@@ -52,7 +52,7 @@ def _bar(enabled: bool) -> Progress:
 
 @flow(name="demo")
 def demo(days: int = 120, per_day: int = 400, scenario: str = "used_car_mix",
-         history_per_day: int = 90, onset_day: int | None = None,
+         history_per_day: int = 60, onset_day: int | None = None,
          progress: bool = True) -> dict[str, Any]:
     settings = flow_settings()
     logger = get_run_logger()

@@ -224,7 +224,7 @@ def demo(
     scenario: Annotated[str, typer.Option(help="none | used_car_mix | income_shock | "
                                                "dealer_fraud")] = "used_car_mix",
     per_day: Annotated[int, typer.Option(help="Applications per demo day.")] = 400,
-    history_per_day: Annotated[int, typer.Option(help="Applications per day of history.")] = 90,
+    history_per_day: Annotated[int, typer.Option(help="Applications per day of history.")] = 60,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:

@@ -30,10 +30,10 @@ HISTORY_BATCH = "demo-history"
 class DemoPlan:
     days: int = 120
     per_day: int = 400
-    history_per_day: int = 90
+    history_per_day: int = 60
     scenario: str = "used_car_mix"
     demo_start: date = date(2025, 7, 1)
-    history_start: date = date(2021, 1, 1)
+    history_start: date = date(2020, 1, 1)  # two years before training: dealer history is full
     onset_day: int | None = None  # default: the middle of the demo
 
     @property

@@ -153,3 +153,37 @@ def infer_extra_features(applications: pd.DataFrame) -> tuple[list[str], dict[st
         elif values.notna().any():  # a column never filled carries nothing to learn
             categorical[col] = sorted({str(v) for v in values.dropna().unique()})
     return numeric, categorical
+
+
+_FEATURE_HISTORY: dict[tuple, pd.DataFrame] = {}
+
+
+def feature_history(wh: Warehouse, as_of: date, window_months: int) -> pd.DataFrame:
+    """The loan outcomes ``build_features`` needs on ``as_of``, read once per tape month.
+
+    Dealer history uses only loans matured by an application's timestamp, i.e. originated at
+    least ``window_months`` before ``as_of``. If T, the newest tape month on or before ``as_of``,
+    is later than that, ``load_outcomes(wh, T)`` holds every such loan and every tape row up to
+    ``as_of`` (there are none after T), so its dealer history is exactly that of
+    ``load_outcomes(wh, as_of)``. The cache key also counts the rows up to T, so a late tape or
+    late loans invalidate it."""
+    day = pd.Timestamp(as_of).date()
+    with wh.engine.connect() as conn:
+        tape_month = conn.execute(text("SELECT MAX(as_of_month) FROM repayments WHERE "
+                                       "as_of_month <= :d").bindparams(
+            bindparam("d", type_=Date)), {"d": day}).scalar_one()
+        if tape_month is None:
+            return load_outcomes(wh, day)
+        t = pd.Timestamp(tape_month).date()
+        if pd.Timestamp(t) < pd.Timestamp(day) - pd.DateOffset(months=window_months):
+            return load_outcomes(wh, day)
+        counts = conn.execute(text(
+            "SELECT (SELECT COUNT(*) FROM repayments WHERE as_of_month <= :t), "
+            "(SELECT COUNT(*) FROM loans WHERE origination_date <= :t)").bindparams(
+            bindparam("t", type_=Date)), {"t": t}).one()
+    key = (wh.url, t, *counts)
+    if key not in _FEATURE_HISTORY:
+        if len(_FEATURE_HISTORY) >= 4:
+            _FEATURE_HISTORY.pop(next(iter(_FEATURE_HISTORY)))
+        _FEATURE_HISTORY[key] = load_outcomes(wh, t)
+    return _FEATURE_HISTORY[key]

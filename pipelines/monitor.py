@@ -263,7 +263,7 @@ def build_window_features(settings: Settings, wh: Warehouse, apps: pd.DataFrame,
     the reference; dealer history is loaded only if the champion uses it."""
     from features import build_features, feature_specs
     from features.build import DEALER_FEATURES, HISTORY_COLUMNS
-    from pipelines.history import business_day_end, feature_config, load_outcomes
+    from pipelines.history import business_day_end, feature_config, feature_history
 
     known = {s.name for s in feature_specs()}
     extra = [f for f in names if f not in known]
@@ -273,7 +273,8 @@ def build_window_features(settings: Settings, wh: Warehouse, apps: pd.DataFrame,
     by_name = {s.name: s for s in specs}
     specs = [by_name[f] for f in names]
     if any(f in DEALER_FEATURES for f in names):
-        history = load_outcomes(wh, business_date)
+        history = feature_history(wh, business_date,
+                                  settings.features.performance_window_months)
     else:
         history = pd.DataFrame({c: pd.Series(dtype=object) for c in HISTORY_COLUMNS})
     X = build_features(apps, history, business_day_end(business_date),
@@ -308,11 +309,11 @@ def _drift(day: _Day, wh: Warehouse, apps: pd.DataFrame, scores: pd.DataFrame,
                               day.champion.feature_names, reference)
     _feature_drift(day, X, reference)
     monitored = [f for f in day.champion.feature_names if f not in set(cfg.trend_features)]
-    if _evidently_due(day, monitored):
+    if _evidently_due(day, monitored, wh):
         _evidently(day, X, reference, monitored)
     else:
-        log.info("%s: PSI/CSI below the %s band, Evidently report not run (evidently_when)",
-                 day.business_date, cfg.evidently_when)
+        log.info("%s: Evidently report not run (screen below the %s band, or a report in the "
+                 "last %d days)", day.business_date, cfg.evidently_when, cfg.evidently_every_days)
 
 
 def _note(day: _Day, n: int) -> dict[str, str]:
@@ -370,9 +371,10 @@ def _evidently(day: _Day, X: pd.DataFrame, reference: pd.DataFrame,
                      "sample_rows": list(ev.sample_rows), **note})
 
 
-def _evidently_due(day: _Day, monitored: list[str]) -> bool:
+def _evidently_due(day: _Day, monitored: list[str], wh: Warehouse | None = None) -> bool:
     """``evidently_when``: always, or when the score PSI or a monitored feature's CSI reached
-    the watch (or shift) band in our screen over every row of the window."""
+    the watch (or shift) band in our screen over every row of the window — then at most once
+    per ``evidently_every_days`` (a report costs seconds; a drift episode lasts weeks)."""
     when = day.settings.monitoring.evidently_when
     if when == "always":
         return True
@@ -381,7 +383,16 @@ def _evidently_due(day: _Day, monitored: list[str]) -> bool:
         day.csi.loc[day.csi["feature"].isin(monitored), "band"])
     if day.score_psi is not None:
         bands.add(day.score_psi[1])
-    return bool(bands & set(levels))
+    if not bands & set(levels):
+        return False
+    return wh is None or not _recent_report(wh, day)
+
+
+def _recent_report(wh: Warehouse, day: _Day) -> bool:
+    every = day.settings.monitoring.evidently_every_days
+    since = day.business_date - timedelta(days=every - 1)
+    return wh.count("monitoring_metrics", "metric = 'drifted_share' AND business_date >= :a "
+                    "AND business_date < :b", {"a": since, "b": day.business_date}) > 0
 
 
 # ---------------------------------------------------------------------------------------------

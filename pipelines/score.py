@@ -265,9 +265,16 @@ def score_chunk(chunk: Chunk, ctx: ChunkContext) -> ChunkOutput:
     gate = run_gate(apps, "applications", day_batch_id(day), settings, wh=None,
                     business_date=day, data_docs=False)
     outcomes = _outcomes(ctx.warehouse_url, day, ctx.run_id)
-    frames = [score_frame(gate.passed, outcomes, m, day, settings, ctx.run_id)
-              for m in ctx.models]
-    return ChunkOutput(pd.concat(frames, ignore_index=True), _slim(gate, chunk.offset))
+    built: dict[tuple[str, ...], pd.DataFrame] = {}  # champion and shadow often share features
+    frames = []
+    for m in ctx.models if len(gate.passed) else []:  # a chunk may be quarantined whole
+        key = tuple(m.model.feature_names)
+        if key not in built:
+            built[key] = feature_frame(gate.passed, outcomes, m.model, day, settings)
+        frames.append(score_frame(built[key], m, day, settings, ctx.run_id))
+    scores = (pd.concat(frames, ignore_index=True) if frames
+              else pd.DataFrame(columns=[*SCORE_COLUMNS]))
+    return ChunkOutput(scores, _slim(gate, chunk.offset))
 
 
 def day_batch_id(day: date) -> str:
@@ -291,21 +298,25 @@ def _slim(gate: GateResult, offset: int) -> GateResult:
     return gate
 
 
-def score_frame(apps: pd.DataFrame, outcomes: pd.DataFrame, sm: ScoringModel,
-                business_date: date, settings: Settings, run_id: str) -> pd.DataFrame:
-    """PD, points, decision and reason codes of one model for a frame of applications."""
-    sc, model = settings.scoring, sm.model
-    if apps.empty:
-        return pd.DataFrame(columns=[*SCORE_COLUMNS])
+def feature_frame(apps: pd.DataFrame, outcomes: pd.DataFrame, model: PDModel,
+                  business_date: date, settings: Settings) -> pd.DataFrame:
+    """The model's features of these applications (the builder training used), checked
+    against the model's signature: a mismatch is a ScoringError naming the version."""
     specs = model_specs(model)
     _check_sources(apps, specs, model, business_date)
     X = build_features(apps, outcomes, business_day_end(business_date), feature_config(settings),
                        specs=specs)
     try:
-        X = model.check_frame(X)
+        return model.check_frame(X)
     except ModelSignatureError as exc:
         raise ScoringError(f"signature mismatch: {model.name} version {model.version} does not "
                            f"fit the feature frame: {exc}") from None
+
+
+def score_frame(X: pd.DataFrame, sm: ScoringModel, business_date: date, settings: Settings,
+                run_id: str) -> pd.DataFrame:
+    """PD, points, decision and reason codes of one model for a feature frame."""
+    sc, model = settings.scoring, sm.model
     pd_ = model.predict_pd(X)
     points = pd_to_score(pd_, sc.base_score, sc.base_odds, sc.pdo)
     decision = decide(points, sm.approve_at, sm.decline_below)

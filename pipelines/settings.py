@@ -143,6 +143,7 @@ class MonitoringSettings(BaseModel):
     evidently_sample_rows: int = 20_000
     evidently_method: str | None = None
     evidently_when: Literal["always", "watch", "shift"] = "watch"
+    evidently_every_days: int = 7
     auc_margin: float = 0.05
     realised_vintages: int = 3
     realised_min_bads: int = 50

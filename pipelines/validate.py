@@ -46,13 +46,27 @@ Results
 transaction, with the batch's own rows). Data Docs HTML goes under ``reports/validation`` (an
 ephemeral GX context with a filesystem Data Docs site; no index page, because GX's index builder
 deletes the pages of results it does not hold, and an ephemeral context holds only its own run).
+
+GX objects are cached per process and suite kind (``_GxState``, guarded by one lock because
+Prefect runs tasks in worker threads): the context, data source, asset, batch definition, Data
+Docs SiteBuilder (its Jinja templates compile once) and the current suite's ValidationDefinition,
+rebuilt only when the resolved suite, the columns present or the empty columns change. The row
+count band's bounds are suite parameters given per run, so a new trailing average reuses it;
+each run's result is removed from the context's store afterwards. Measured at 400 rows (2 cores
+shared, load 3-4): with Data Docs 0.33-0.49 s a call before, 0.38-0.40 s after; without, 0.21-0.29 s
+both (the saving, about 40-60 ms, is within the machine's noise). What remains is GX's own per-run
+work (metric graph building over 49 expectations,
+``is_fresh``, serialising the result into the store twice when Data Docs are on, rendering).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -402,9 +416,9 @@ class GxBatch:
         s = self.suite
         out: list[Any] = [gxe.ExpectTableRowCountToBeBetween(
             min_value=s.min_rows, meta={"why": "an empty batch is rejected"})]
-        if self.band:
+        if self.band:  # values given per run: see cache_key
             out.append(gxe.ExpectTableRowCountToBeBetween(
-                min_value=self.band[0], max_value=self.band[1],
+                min_value={"$PARAMETER": "band_min"}, max_value={"$PARAMETER": "band_max"},
                 meta={"why": "row_count_band x trailing average"}))
         out += [gxe.ExpectColumnToExist(column=c) for c in s.required_columns]
         for rule in self.present:
@@ -424,33 +438,40 @@ class GxBatch:
         return out
 
     def run(self, batch_id: str, docs_dir: Path | None) -> GxOutcome:
-        import great_expectations as gx
         from great_expectations.core.run_identifier import RunIdentifier
-        from great_expectations.data_context.types.base import ProgressBarsConfig
 
-        ctx = gx.get_context(mode="ephemeral")
-        ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-        asset = ctx.data_sources.add_pandas("creditflow").add_dataframe_asset(self.suite.kind)
-        definition = asset.add_batch_definition_whole_dataframe("batch")
-        # built whole: add_expectation one by one re-serialises the suite each time (O(n^2))
-        gx_suite = ctx.suites.add(gx.ExpectationSuite(
-            name=self.suite.kind, expectations=self.batch_expectations(),
-            meta={"file": str(self.suite.path)}))
-        vd = ctx.validation_definitions.add(gx.ValidationDefinition(
-            name=f"{self.suite.kind}-gate", data=definition, suite=gx_suite))
         # GX sees only the suite's columns: less to hash and copy, unknown columns are not its job
         columns = [c for c in self.frame.columns if c in self.suite.columns]
-        result = vd.run(batch_parameters={"dataframe": self.frame[columns]},
-                        result_format={"result_format": "BASIC"},
-                        run_id=RunIdentifier(run_name=batch_id))
-        failures = [_describe(r) for r in result.results if not r.success]
-        rows = self.row_results()
-        result.results.extend(rows)
-        _restate(result)
-        report = self._docs(ctx, result, docs_dir, batch_id) if docs_dir else None
+        band = {"band_min": self.band[0], "band_max": self.band[1]} if self.band else None
+        with _GX_LOCK:  # a cached context is not safe across Prefect's worker threads
+            state = _gx_state(self.suite.kind)
+            vd = state.validation(self.cache_key(), self.batch_expectations,
+                                  {"file": str(self.suite.path)})
+            store = state.ctx.validation_results_store
+            result = vd.run(batch_parameters={"dataframe": self.frame[columns]},
+                            expectation_parameters=band,
+                            result_format={"result_format": "BASIC"},
+                            run_id=RunIdentifier(run_name=batch_id))
+            keys = store.list_keys()
+            try:
+                failures = [_describe(r) for r in result.results if not r.success]
+                rows = self.row_results()
+                result.results.extend(rows)
+                _restate(result)
+                report = state.docs(result, keys, docs_dir, batch_id) if docs_dir else None
+            finally:  # the cached context keeps no result: its store holds only the current run
+                for key in keys:
+                    store.remove_key(key)
         return GxOutcome(failures=failures, row_failures=[_describe(r) for r in rows
                                                           if not r.success],
                          evaluated=len(result.results), report_path=report)
+
+    def cache_key(self) -> tuple[Any, ...]:
+        """What the batch-level expectations depend on besides the band's values (passed as
+        suite parameters, so a new trailing average does not rebuild the suite)."""
+        key = tuple(c for c in self.suite.key if c in self.frame.columns)
+        return (_suite_hash(self.suite), self.band is not None,
+                tuple(r.name for r in self.present), tuple(self.empty_columns), key)
 
     def row_results(self) -> list[Any]:
         """The row-level expectations, evaluated by pandas masks, as GX results."""
@@ -517,28 +538,92 @@ class GxBatch:
                     "partial_unexpected_list": sample},
             meta=meta)
 
-    def _docs(self, ctx: Any, result: Any, docs_dir: Path, batch_id: str) -> str | None:
-        site = "creditflow"
-        ctx.add_data_docs_site(site, {
-            "class_name": "SiteBuilder", "show_how_to_buttons": False,
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                              "base_directory": str(docs_dir)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
-        store = ctx.validation_results_store
-        keys = store.list_keys()
-        if len(keys) != 1:  # an ephemeral context holds exactly this run's result
+# One ephemeral GX context per suite kind and process, with its data source, asset, batch
+# definition and the current suite's ValidationDefinition: building them took 40-60 ms a batch
+# and rendering Data Docs compiled GX's Jinja templates afresh each time (a new SiteBuilder).
+_GX_LOCK = threading.RLock()
+_GX_STATES: dict[str, _GxState] = {}
+
+
+class _GxState:
+    """The cached GX objects of one suite kind. Use only while holding ``_GX_LOCK``."""
+
+    def __init__(self, kind: str) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.kind = kind
+        self.ctx = gx.get_context(mode="ephemeral")
+        self.ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+        asset = self.ctx.data_sources.add_pandas("creditflow").add_dataframe_asset(kind)
+        self.definition = asset.add_batch_definition_whole_dataframe("batch")
+        self.key: tuple[Any, ...] | None = None
+        self.vd: Any = None
+        self.sites: dict[str, Any] = {}  # docs directory -> SiteBuilder
+
+    def validation(self, key: tuple[Any, ...], expectations: Callable[[], list[Any]],
+                   meta: dict[str, Any]) -> Any:
+        """The ValidationDefinition for ``key``, rebuilt (suite and all) only when it changes."""
+        import great_expectations as gx
+
+        if key == self.key:
+            return self.vd
+        if self.vd is not None:
+            self.ctx.validation_definitions.delete(self.vd.name)
+            self.ctx.suites.delete(self.kind)
+            self.key = self.vd = None
+        # built whole: add_expectation one by one re-serialises the suite each time (O(n^2))
+        gx_suite = self.ctx.suites.add(gx.ExpectationSuite(
+            name=self.kind, expectations=expectations(), meta=meta))
+        self.vd = self.ctx.validation_definitions.add(gx.ValidationDefinition(
+            name=f"{self.kind}-gate", data=self.definition, suite=gx_suite))
+        self.key = key
+        return self.vd
+
+    def docs(self, result: Any, keys: list[Any], docs_dir: Path, batch_id: str) -> str | None:
+        """Render this run's validation page only (no index: see the module docstring)."""
+        if len(keys) != 1:  # the context holds exactly this run's result
             log.warning("Data Docs skipped for %s: %d results in the context", batch_id,
                         len(keys))
             return None
-        store.set(keys[0], result)
+        store = self.ctx.validation_results_store
+        store.set(keys[0], result)  # with the row-level results added
         try:
-            ctx.build_data_docs(site_names=[site], resource_identifiers=keys, build_index=False)
-            url = ctx.get_docs_sites_urls(resource_identifier=keys[0], site_name=site)[0]
+            site = self._site(docs_dir)
+            site.build(resource_identifiers=keys, build_index=False)
+            url = site.get_resource_url(resource_identifier=keys[0])
         except Exception as exc:  # a report is a by-product: it never fails the gate
             log.warning("Data Docs not written for %s: %s", batch_id, exc)
             return None
-        link = url.get("site_url") or ""
-        return link.removeprefix("file://") or None
+        return (url or "").removeprefix("file://") or None
+
+    def _site(self, docs_dir: Path) -> Any:
+        """One SiteBuilder per directory: it holds the Jinja environment, so GX's templates are
+        compiled once per process instead of once per batch."""
+        name = str(docs_dir)
+        if name not in self.sites:
+            if len(self.sites) >= 8:  # tests and CLI runs use many homes: keep a few
+                self.sites.pop(next(iter(self.sites)))
+            config = {"class_name": "SiteBuilder", "show_how_to_buttons": False,
+                      "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                                        "base_directory": name},
+                      "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}
+            self.sites[name] = self.ctx._init_site_builder_for_data_docs_site_creation(
+                site_name="creditflow", site_config=config)
+        return self.sites[name]
+
+
+def _gx_state(kind: str) -> _GxState:
+    with _GX_LOCK:
+        if kind not in _GX_STATES:
+            _GX_STATES[kind] = _GxState(kind)
+        return _GX_STATES[kind]
+
+
+def _suite_hash(suite: Suite) -> str:
+    """The resolved suite's content (settings substituted): a changed file or setting changes
+    the expectations, so it must not reuse a cached ValidationDefinition."""
+    return hashlib.sha256(repr(suite).encode()).hexdigest()
 
 
 def _mostly(max_share: float) -> float | None:

@@ -1,0 +1,37 @@
+"""feature_history (cached per tape month) must give exactly the features load_outcomes gives."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from features import build_features
+from pipelines.book import load_book
+from pipelines.history import (
+    business_day_end,
+    feature_config,
+    feature_history,
+    load_applications,
+    load_outcomes,
+)
+from pipelines.settings import Settings
+from pipelines.simulate import simulate_book
+from pipelines.warehouse import Warehouse
+
+
+@pytest.mark.parametrize("day", [date(2024, 3, 15), date(2024, 3, 31), date(2024, 4, 1),
+                                 date(2024, 6, 29)])
+def test_same_features_as_the_uncached_history(sqlite_wh: Warehouse, settings: Settings,
+                                               day: date) -> None:
+    book = simulate_book(8_000, date(2022, 1, 1), date(2024, 6, 30), seed=3)
+    load_book(sqlite_wh, book, "t")
+    apps = load_applications(sqlite_wh, day, day)
+    as_of = business_day_end(day)
+    cfg = feature_config(settings)
+    exact = build_features(apps, load_outcomes(sqlite_wh, day), as_of, cfg)
+    cached = build_features(apps, feature_history(sqlite_wh, day, 12), as_of, cfg)
+    pd.testing.assert_frame_equal(exact, cached)
+    again = feature_history(sqlite_wh, day, 12)
+    assert again is feature_history(sqlite_wh, day, 12)  # served from the cache
