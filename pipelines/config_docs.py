@@ -64,3 +64,14 @@ def reference_markdown() -> str:
 
 def readme_section() -> str:
     return f"{BEGIN}\n{reference_markdown()}\n{END}"
+
+
+def write_readme(path: Path = PROJECT_ROOT / "README.md") -> None:
+    """Replace the README's reference section with a freshly generated one."""
+    text = path.read_text()
+    start, end = text.index(BEGIN), text.index(END) + len(END)
+    path.write_text(text[:start] + readme_section() + text[end:])
+
+
+if __name__ == "__main__":
+    write_readme()

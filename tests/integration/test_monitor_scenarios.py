@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -306,9 +305,7 @@ def test_dealer_fraud_names_the_dealer(world: World) -> None:
     assert "A0" not in alert["message"].iloc[0]  # no applicant id in what leaves the warehouse
 
 
-def test_file_stays_fast(world: World) -> None:
-    """Guard for the suite's budget: the module's set-up is the bulk of this file's cost."""
-    t0 = time.perf_counter()
+def test_fixture_champion_is_honest(world: World) -> None:
+    """The scenarios are judged against a champion in the honest AUC range (no leak)."""
     assert np.isfinite(world.champion.info["oot_auc"])
     assert 0.6 < world.champion.info["oot_auc"] < 0.9
-    assert time.perf_counter() - t0 < 1.0

@@ -242,15 +242,24 @@ def test_challenger_with_features_removed_is_not_promoted(home: Home) -> None:
     assert_recorded(home, decision)
 
 
+def _steeper(cal: Calibrator) -> dict:
+    """A distortion that keeps ranking (AUC, KS) and the approval cut-off (PD 5% maps to itself)
+    but spreads PDs: high ones inflated, low ones deflated. Works for Platt and isotonic."""
+    pivot = float(np.log(0.05 / 0.95))
+    if cal.method == "platt":
+        raw_pivot = (pivot - cal.intercept) / cal.coef
+        coef = 2.0 * cal.coef
+        return {"coef": coef, "intercept": pivot - coef * raw_pivot}
+    y = np.clip(np.asarray(cal.y_thresholds), 1e-6, 1 - 1e-6)
+    logit = np.log(y / (1 - y))
+    spread = 1 / (1 + np.exp(-(pivot + 2.0 * (logit - pivot))))
+    return {"y_thresholds": spread.tolist()}
+
+
 def test_better_auc_but_distorted_calibration_is_not_promoted(home: Home) -> None:
     home.champion("2")
     v1 = load_pd_model(home.uri, NAME, version="1")
-    y = np.asarray(v1.calibrator.y_thresholds)
-    # Strictly increasing, identity up to PD 8%: ranking (AUC, KS) and approvals stay, PDs above
-    # 8% are inflated (15% becomes about 41%).
-    high = 0.08 + 0.92 * (np.clip(y - 0.08, 0, None) / 0.92) ** 0.4
-    distorted = Calibrator.from_dict({**v1.calibrator.to_dict(),
-                                      "y_thresholds": np.where(y > 0.08, high, y).tolist()})
+    distorted = Calibrator.from_dict({**v1.calibrator.to_dict(), **_steeper(v1.calibrator)})
     version = register_copy(home, replace(v1, calibrator=distorted))
     decision = P.promote_challenger(home.settings, home.wh, triggered_by="test-calibration")
     assert decision.verdict == P.REJECTED
