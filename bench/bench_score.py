@@ -39,6 +39,7 @@ import pandas as pd
 from sqlalchemy import Date, Index, MetaData, Table, bindparam, text
 
 import pipelines.score as score
+from pipelines import history
 from features import build_features
 from models.registry import get_alias_version, load_pd_model, move_aliases_atomically
 from pipelines.book import load_book
@@ -168,7 +169,7 @@ def bare_insert(wh: Warehouse) -> tuple[float, int]:
 
 STEPS = {"read chunk": ("load_applications",), "applications gate + scores gate": ("run_gate",),
          "features": ("build_features",), "reason codes": ("reason_columns",),
-         "loan outcomes": ("load_outcomes",)}
+         "loan history": ("feature_history",)}
 
 
 @contextmanager
@@ -205,7 +206,8 @@ def step_timers() -> Iterator[dict[str, float]]:
 def run_pipeline(home: Path, url: str, exact: bool) -> dict[str, Any]:
     settings = settings_for(home, url, exact_contributions=exact)
     wh = Warehouse(url)
-    score._outcomes.cache_clear()
+    score._outcomes.cache_clear()  # each run reads the loan history afresh, as a new process
+    history._FEATURE_HISTORY.clear()
     with step_timers() as steps:
         result, seconds = timed(lambda: score.score_day(settings, wh, DAY, force=True))
     wh.dispose()
@@ -225,15 +227,15 @@ def child(home: Path, url: str, exact: bool, history: bool) -> None:
     settings = settings_for(home, url, exact_contributions=exact)
     configure_environment(settings)
     marks: dict[str, Any] = {}
-    read_history = score.load_outcomes
+    read_history = score.feature_history
 
-    def outcomes(wh: Warehouse, day: date) -> pd.DataFrame:
+    def outcomes(wh: Warehouse, day: date, window_months: int) -> pd.DataFrame:
         marks["before_history_mb"] = maxrss_mb()
-        frame = read_history(wh, day if history else date(1900, 1, 1))
+        frame = read_history(wh, day if history else date(1900, 1, 1), window_months)
         marks["after_history_mb"], marks["history_loans"] = maxrss_mb(), len(frame)
         return frame
 
-    score.load_outcomes = outcomes
+    score.feature_history = outcomes
     t0 = time.perf_counter()
     result = score.score_day(settings, Warehouse(url), DAY, force=True)
     print(json.dumps({"status": result.status, "counts": result.counts,

@@ -210,6 +210,24 @@ def backfill(
 
 
 @app.command()
+def monitor(
+    day: Annotated[str, typer.Option("--date", help="Business date to monitor (YYYY-MM-DD).")],
+    retrain: Annotated[bool, typer.Option(help="Start retraining when the policy fires.")] = True,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Monitor one business date (Prefect flow `daily-monitoring`): drift, stability,
+    performance, roll rates; alerts; the retrain trigger."""
+
+    def action(settings: Settings) -> dict[str, Any]:
+        from flows.monitoring import daily_monitoring
+
+        return daily_monitoring(business_date=_date(day), retrain=retrain)
+
+    run(action, as_json, debug)
+
+
+@app.command()
 def summary(as_json: JsonOpt = False, debug: DebugOpt = False) -> None:
     """Counts and date ranges of what the warehouse holds."""
     from pipelines.book import warehouse_summary

@@ -50,7 +50,12 @@ from models.reasons import top_reasons
 from models.registry import RegistryError, aliases, load_pd_model, version_info
 from models.scaling import APPROVE, DECLINE, REVIEW, decide, pd_to_score
 from pipelines.errors import CreditflowError
-from pipelines.history import business_day_end, feature_config, load_applications, load_outcomes
+from pipelines.history import (
+    business_day_end,
+    feature_config,
+    feature_history,
+    load_applications,
+)
 from pipelines.settings import Settings, redact
 from pipelines.validate import BatchRejected, GateResult, record_gate, run_gate
 from pipelines.warehouse import Warehouse, warehouse_for
@@ -264,7 +269,8 @@ def score_chunk(chunk: Chunk, ctx: ChunkContext) -> ChunkOutput:
                              id_range=(chunk.first_id, chunk.last_id))
     gate = run_gate(apps, "applications", day_batch_id(day), settings, wh=None,
                     business_date=day, data_docs=False)
-    outcomes = _outcomes(ctx.warehouse_url, day, ctx.run_id)
+    outcomes = _outcomes(ctx.warehouse_url, day, ctx.run_id,
+                         settings.features.performance_window_months)
     built: dict[tuple[str, ...], pd.DataFrame] = {}  # champion and shadow often share features
     frames = []
     for m in ctx.models if len(gate.passed) else []:  # a chunk may be quarantined whole
@@ -282,10 +288,11 @@ def day_batch_id(day: date) -> str:
 
 
 @lru_cache(maxsize=2)
-def _outcomes(url: str, day: date, run_id: str) -> pd.DataFrame:
-    """Loan outcomes as of the date, read once per run in each process (a Dask worker included)
-    instead of being shipped with every chunk. Keyed by run: a later run reads afresh."""
-    return load_outcomes(warehouse_for(url), day)
+def _outcomes(url: str, day: date, run_id: str, window_months: int) -> pd.DataFrame:
+    """Loan outcomes for the date's features, read once per run in each process (a Dask worker
+    included) instead of being shipped with every chunk; ``feature_history`` also reuses them
+    across the days of one tape month."""
+    return feature_history(warehouse_for(url), day, window_months)
 
 
 def _slim(gate: GateResult, offset: int) -> GateResult:

@@ -15,6 +15,7 @@ from pipelines.warehouse import Warehouse
 
 pytestmark = pytest.mark.slow
 DRIFT_KEYS = ("score_psi", "feature_csi_shift", "feature_drift")
+PLAN = DemoPlan(days=42, per_day=150, history_per_day=25, scenario="used_car_mix", onset_day=14)
 
 
 @pytest.fixture
@@ -24,15 +25,14 @@ def demo_run(home: Path, prefect_harness: None, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("CREDITFLOW_MONITORING__MIN_WINDOW_ROWS", "300")
     from flows.demo import demo
 
-    return demo(days=49, per_day=150, history_per_day=30, scenario="used_car_mix",
-                onset_day=21, progress=False)
+    return demo(days=PLAN.days, per_day=PLAN.per_day, history_per_day=PLAN.history_per_day,
+                scenario=PLAN.scenario, onset_day=PLAN.onset_day, progress=False)
 
 
 def test_demo_tells_the_story(demo_run: dict) -> None:
     s = Settings()
     wh = Warehouse.from_settings(s)
-    plan = DemoPlan(days=49, per_day=150, history_per_day=30, scenario="used_car_mix",
-                    onset_day=21)
+    plan = PLAN
     name = s.training.registered_model_name
     assert get_alias_version(s.tracking_uri, name, "champion") is not None
 
@@ -58,4 +58,4 @@ def test_demo_tells_the_story(demo_run: dict) -> None:
     audits = wh.read("promotion_audit")
     assert len(audits) == 2  # the first model, then the retrained challenger
     assert audits["decision"].iloc[0] == "promoted"
-    assert len(demo_run["weeks"]) == 7
+    assert len(demo_run["weeks"]) == PLAN.days // 7

@@ -210,3 +210,7 @@ def test_no_champion_cli_exits_non_zero(trained_settings: Settings,
     wh = Warehouse.from_settings(trained_settings)
     nothing_written(wh, DAY)
     assert wh.count("run_manifest") == 0
+    alert = wh.read("alerts")  # the flow's failure hook pages whoever watches the run
+    assert alert["condition_key"].tolist() == ["flow_failed:daily-scoring"]
+    assert alert["business_date"].dt.date.tolist() == [DAY]
+    assert "no champion" in alert["message"].iloc[0]

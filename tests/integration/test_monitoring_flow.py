@@ -1,0 +1,61 @@
+"""The daily-monitoring flow on a trained home: metrics on record, and a retrain trigger that
+starts the training flow (as a subflow: no Prefect server configured) ending in promotion."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from models.registry import aliases
+from pipelines.cli import app
+from pipelines.score import score_day
+from pipelines.settings import Settings
+from pipelines.warehouse import Warehouse
+
+pytestmark = pytest.mark.slow
+DAY = date(2025, 6, 29)
+
+
+def _score_window(s: Settings, wh: Warehouse) -> None:
+    for offset in range(s.monitoring.window_days):
+        score_day(s, wh, DAY - timedelta(days=offset))
+
+
+def test_monitor_command_records_metrics(trained_home: Path, prefect_harness: None,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CREDITFLOW_MONITORING__MIN_WINDOW_ROWS", "100")
+    s = Settings()
+    wh = Warehouse.from_settings(s)
+    _score_window(s, wh)
+    result = CliRunner().invoke(app, ["monitor", "--date", DAY.isoformat(), "--no-retrain",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["ok"] and out["business_date"] == DAY.isoformat()
+    metrics = wh.read("monitoring_metrics", "business_date = :d", {"d": DAY})
+    assert {"score_psi", "n_applications"} <= set(metrics["metric"])
+    assert wh.count("run_manifest", "kind = 'monitor'") == 1
+
+
+def test_retrain_trigger_runs_training_and_promotion(trained_home: Path, prefect_harness: None,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # bands so tight that the ordinary noise of a small window counts as a shift
+    monkeypatch.setenv("CREDITFLOW_MONITORING__PSI_BANDS", "[0.0, 0.000001]")
+    monkeypatch.setenv("CREDITFLOW_MONITORING__MIN_WINDOW_ROWS", "100")
+    s = Settings()
+    wh = Warehouse.from_settings(s)
+    _score_window(s, wh)
+    from flows.monitoring import daily_monitoring
+
+    out = daily_monitoring(business_date=DAY)
+    assert out["retrain"] == "triggered"
+    assert out["retraining"]["training"]["version"] == "2"
+    assert "promotion" in out["retraining"]
+    assert wh.count("promotion_audit") == 1
+    assert aliases(s.tracking_uri, s.training.registered_model_name)["champion"] in ("1", "2")
+    again = daily_monitoring(business_date=DAY + timedelta(days=1))
+    assert "retraining" not in again  # one retraining per episode (cool-down)
