@@ -89,8 +89,12 @@ def _train(dtrain: xgb.QuantileDMatrix, dvalid: xgb.QuantileDMatrix, params: dic
            num_boost_round: int, early_stopping_rounds: int,
            evals_result: dict | None) -> xgb.Booster:
     history: dict = {} if evals_result is None else evals_result
-    booster = xgb.train(params, dtrain, num_boost_round=num_boost_round,
-                        evals=[(dtrain, "train"), (dvalid, "valid")],
+    # Scoring the whole training matrix every round costs as much as a second fit; only a
+    # caller that asked for the learning curves (evals_result) pays for it. Early stopping
+    # watches the last set, "valid", either way.
+    evals = [(dvalid, "valid")] if evals_result is None else [(dtrain, "train"),
+                                                              (dvalid, "valid")]
+    booster = xgb.train(params, dtrain, num_boost_round=num_boost_round, evals=evals,
                         early_stopping_rounds=early_stopping_rounds, evals_result=history,
                         verbose_eval=False)
     best = int(booster.best_iteration)
