@@ -131,7 +131,7 @@ def bare_fit(settings: Settings, ts: TrainingSet,
     ``watch_train`` adds the train matrix to the evals, as fit_model does (for attribution)."""
     t = settings.training
     t0 = time.perf_counter()
-    params = model_fit.booster_params(ts.X["train"], flow.booster_params(settings),
+    params = model_fit.booster_params(ts.X["train"], flow.configured_params(settings),
                                       monotone_constraints(ts.specs), settings.seed)
     dtrain = xgb.QuantileDMatrix(ts.X["train"], label=ts.y["train"], enable_categorical=True,
                                  max_bin=int(params.get("max_bin", 256)))

@@ -27,7 +27,7 @@ from pipelines.trainset import (
 from pipelines.warehouse import Warehouse
 
 
-def booster_params(settings: Settings) -> dict[str, Any]:
+def configured_params(settings: Settings) -> dict[str, Any]:
     t = settings.training
     return {"max_depth": t.max_depth, "learning_rate": t.learning_rate,
             "min_child_weight": t.min_child_weight, "subsample": t.subsample,
@@ -40,7 +40,7 @@ def fit_model(settings: Settings, ts: TrainingSet, run: TrackedRun | None = None
     """XGBoost with the registry's monotone constraints, early stopping on its own time slice,
     no rebalancing; an Optuna search first when trials > 0 (each trial a nested MLflow run)."""
     t = settings.training
-    params = booster_params(settings)
+    params = configured_params(settings)
     monotone = monotone_constraints(ts.specs)
     trials = t.hpo_trials if hpo_trials is None else hpo_trials
     hpo: dict[str, Any] = {}

@@ -553,6 +553,8 @@ class _GxState:
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         self.kind = kind
+        # GX logs every temporary docs folder at INFO, and Prefect's logging setup re-enables it
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
         self.ctx = gx.get_context(mode="ephemeral")
         self.ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
         asset = self.ctx.data_sources.add_pandas("creditflow").add_dataframe_asset(kind)
