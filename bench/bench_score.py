@@ -218,6 +218,17 @@ def run_pipeline(home: Path, url: str, exact: bool) -> dict[str, Any]:
 # -- peak RSS in a child process ---------------------------------------------------------------
 
 def maxrss_mb() -> int:
+    """Peak RSS of this process's own memory. Linux's ``ru_maxrss`` survives ``exec``: a child
+    forked from a big parent starts with the parent's RSS as its peak (seen here: 2,988 MB after
+    the 1M-row part vs 2,418 MB alone). ``VmHWM`` is the high-water mark of the current address
+    space only; ``ru_maxrss`` where /proc is missing."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
