@@ -18,6 +18,7 @@ from pipelines.errors import CreditflowError
 from pipelines.ingest import read_extra
 from pipelines.settings import Settings
 from pipelines.warehouse import Warehouse
+from pipelines.windows import business_day_end as business_day_end  # re-exported for readers
 
 OUTCOME_COLUMNS = ["loan_id", "application_id", "dealer_id", "origination_date",
                    "first_bad_month", "last_tape_month"]
@@ -51,11 +52,6 @@ def feature_config(settings: Settings) -> FeatureConfig:
     return FeatureConfig(performance_window_months=f.performance_window_months,
                          dealer_prior_strength=f.dealer_prior_strength, base_rate=f.base_rate,
                          leakage_denylist=tuple(f.leakage_denylist))
-
-
-def business_day_end(day: date) -> pd.Timestamp:
-    """The last instant of a business date: the ``as_of`` of that date's scoring run."""
-    return pd.Timestamp(day) + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
 
 
 def _dates(df: pd.DataFrame, columns: tuple[str, ...] | list[str]) -> pd.DataFrame:

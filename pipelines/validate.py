@@ -90,6 +90,7 @@ from pipelines.quarantine import (
 )
 from pipelines.settings import Settings
 from pipelines.warehouse import Warehouse
+from pipelines.windows import business_day_end as day_end
 
 log = logging.getLogger(__name__)
 STATUSES = ("passed", "quarantined", "rejected")
@@ -279,8 +280,8 @@ def validate_file(settings: Settings, path: Path, kind: str, mapping_path: Path 
 # -- pieces -----------------------------------------------------------------------------------
 
 def business_day_end(day: date, future_minutes: int = 0) -> pd.Timestamp:
-    return (pd.Timestamp(day).normalize() + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-            + pd.Timedelta(minutes=future_minutes))
+    """The business date's last instant, plus the tolerated clock skew for timestamps."""
+    return day_end(day) + pd.Timedelta(minutes=future_minutes)
 
 
 def default_business_date(frame: pd.DataFrame, suite: Suite) -> date:

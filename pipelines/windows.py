@@ -38,6 +38,11 @@ class Windows:
         return out
 
 
+def business_day_end(day: date) -> pd.Timestamp:
+    """The last instant of a business date: the ``as_of`` of that date's scoring run."""
+    return pd.Timestamp(day).normalize() + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
+
+
 def month_end(day: date) -> date:
     return (pd.Timestamp(day) + pd.offsets.MonthEnd(0)).date()
 
