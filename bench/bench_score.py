@@ -16,6 +16,14 @@ Bare parts, timed on the same rows: ``pd.read_sql`` of the date's applications,
 the scores table, committed. The pipeline runs twice, with exact and with approximate
 contributions for the reason codes (``scoring.exact_contributions``), and the time of each of
 its steps is printed, summed over the chunks.
+
+Measured here (2 cores shared with other work, load average 2-3, November 2026): 1M rows,
+bare parts 16.9 s (read 9.7, predict 2.0, insert 5.1); pipeline 52 s = 3.1x with approximate
+reason codes, 106 s = 6.3x with exact ones (58 s of it exact contributions for the 30% declined
+or referred, 0.19 ms each); the validation gates (applications + scores, two GX runs per
+100k-row chunk) are the next cost at 16 s. Peak RSS for 5M rows: 2,450 MB, of which all above
+578 MB is reading the loan history (3.87M loans, booked on the scored date by the simulator, so
+none can inform it); with an empty history (``--no-history``) 799 MB.
 """
 
 from __future__ import annotations
