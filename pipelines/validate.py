@@ -298,10 +298,12 @@ def default_business_date(frame: pd.DataFrame, suite: Suite) -> date:
 def trailing_average(wh: Warehouse, kind: str, batch_id: str,
                      settings: Settings) -> float | None:
     """Mean rows_in of the last ``trailing_batches`` accepted batches of this kind (None with
-    fewer than ``min_trailing_batches``: the band is not checked on a young warehouse)."""
+    fewer than ``min_trailing_batches``: the band is not checked on a young warehouse).
+    Scoring's re-validation of a day already ingested (``score-*``) is not a new batch."""
     v = settings.validation
     done = wh.read("validation_results", where="suite = :s AND status <> 'rejected' "
-                   "AND batch_id <> :b", params={"s": kind, "b": batch_id},
+                   "AND batch_id <> :b AND batch_id NOT LIKE :scoring",
+                   params={"s": kind, "b": batch_id, "scoring": "score-%"},
                    columns=["rows_in", "validated_at"], order_by="validated_at DESC")
     recent = done["rows_in"].head(v.trailing_batches)
     if len(recent) < max(v.min_trailing_batches, 1):
