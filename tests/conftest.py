@@ -13,6 +13,12 @@ from sqlalchemy import create_engine, text
 
 from pipelines.settings import Settings, disable_telemetry
 from pipelines.warehouse import Warehouse
+from tests.trained import (  # noqa: F401  (fixtures shared by integration and reliability tests)
+    prefect_harness,
+    trained_home,
+    trained_home_template,
+    trained_settings,
+)
 
 disable_telemetry()
 PG_ADMIN_URL = os.environ.get("CREDITFLOW_TEST_PG_URL",

@@ -49,7 +49,7 @@ from pipelines.track import log_and_register, open_run
 from pipelines.train import calibrate, fit_model
 from pipelines.trainset import load_training_set, windows_for
 from pipelines.warehouse import Warehouse
-from tests.integration.conftest import (
+from tests.trained import (
     BOOK,
     TRAIN_OVERRIDES,
     _relocate_artifacts,

@@ -1,5 +1,6 @@
 """A small simulated book with a trained champion, built once per session and copied per test
-(copying the folder costs far less than simulating and training again)."""
+(copying the folder costs far less than simulating and training again). The fixtures are
+registered for the whole suite in tests/conftest.py (integration and reliability tests use them)."""
 
 from __future__ import annotations
 
