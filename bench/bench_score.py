@@ -50,7 +50,7 @@ from sqlalchemy import Date, Index, MetaData, Table, bindparam, text
 import pipelines.score as score
 from features import build_features
 from models.registry import get_alias_version, load_pd_model, move_aliases_atomically
-from pipelines import history
+from pipelines import tape_cache
 from pipelines.book import load_book
 from pipelines.history import business_day_end, feature_config, load_applications, load_outcomes
 from pipelines.schema import scores as scores_table
@@ -216,7 +216,7 @@ def run_pipeline(home: Path, url: str, exact: bool) -> dict[str, Any]:
     settings = settings_for(home, url, exact_contributions=exact)
     wh = Warehouse(url)
     score._outcomes.cache_clear()  # each run reads the loan history afresh, as a new process
-    history._FEATURE_HISTORY.clear()
+    tape_cache.clear()
     with step_timers() as steps:
         result, seconds = timed(lambda: score.score_day(settings, wh, DAY, force=True))
     wh.dispose()

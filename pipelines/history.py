@@ -17,6 +17,7 @@ from pipelines import schema
 from pipelines.errors import CreditflowError
 from pipelines.ingest import read_extra
 from pipelines.settings import Settings
+from pipelines.tape_cache import cached
 from pipelines.warehouse import Warehouse
 from pipelines.windows import business_day_end as business_day_end  # re-exported for readers
 
@@ -156,9 +157,6 @@ def infer_extra_features(applications: pd.DataFrame) -> tuple[list[str], dict[st
     return numeric, categorical
 
 
-_FEATURE_HISTORY: dict[tuple, pd.DataFrame] = {}
-
-
 def feature_history(wh: Warehouse, as_of: date, window_months: int) -> pd.DataFrame:
     """The loan outcomes ``build_features`` needs on ``as_of``, read once per tape month.
 
@@ -168,27 +166,19 @@ def feature_history(wh: Warehouse, as_of: date, window_months: int) -> pd.DataFr
     ``as_of`` (there are none after T), so its dealer history is exactly that of
     ``load_outcomes(wh, as_of)``. Only loans originated by the month end of ``as_of - window``
     are read: no later loan can have matured, and holding every young loan is what pushed the
-    5M-application scoring bench to 2.45 GB (0.8 GB with no history at all). The cache key
-    also counts the rows up to T, so a late tape or late loans invalidate it."""
+    5M-application scoring bench to 2.45 GB (0.8 GB with no history at all). The cache
+    (``pipelines.tape_cache``) is invalidated by a late tape, late loans or a re-ingested tape."""
     day = pd.Timestamp(as_of).date()
     with wh.engine.connect() as conn:
         tape_month = conn.execute(text("SELECT MAX(as_of_month) FROM repayments WHERE "
                                        "as_of_month <= :d").bindparams(
             bindparam("d", type_=Date)), {"d": day}).scalar_one()
-        if tape_month is None:
-            return load_outcomes(wh, day)
-        t = pd.Timestamp(tape_month).date()
-        if pd.Timestamp(t) < pd.Timestamp(day) - pd.DateOffset(months=window_months):
-            return load_outcomes(wh, day)
-        counts = conn.execute(text(
-            "SELECT (SELECT COUNT(*) FROM repayments WHERE as_of_month <= :t), "
-            "(SELECT COUNT(*) FROM loans WHERE origination_date <= :t)").bindparams(
-            bindparam("t", type_=Date)), {"t": t}).one()
+    if tape_month is None:
+        return load_outcomes(wh, day)
+    t = pd.Timestamp(tape_month).date()
+    if pd.Timestamp(t) < pd.Timestamp(day) - pd.DateOffset(months=window_months):
+        return load_outcomes(wh, day)
     cut = (pd.Timestamp(day) - pd.DateOffset(months=window_months)
            + pd.offsets.MonthEnd(0)).date()
-    key = (wh.url, t, cut, *counts)
-    if key not in _FEATURE_HISTORY:
-        if len(_FEATURE_HISTORY) >= 4:
-            _FEATURE_HISTORY.pop(next(iter(_FEATURE_HISTORY)))
-        _FEATURE_HISTORY[key] = load_outcomes(wh, t, originated_by=cut)
-    return _FEATURE_HISTORY[key]
+    return cached(wh, "feature_history", t, (cut,),
+                  lambda: load_outcomes(wh, t, originated_by=cut))

@@ -24,6 +24,7 @@ from scipy.stats import binom
 from sqlalchemy import Date, bindparam, text
 
 from pipelines.schema import BAD_BUCKETS, DPD_BUCKETS
+from pipelines.tape_cache import cached
 from pipelines.warehouse import Warehouse
 
 BUCKETS: list[str] = list(DPD_BUCKETS)  # current, 1-30, 31-60, 61-90, 90+, charge-off
@@ -82,8 +83,15 @@ GROUP BY a.as_of_month, a.dpd_bucket, b.dpd_bucket
 
 def load_transition_counts(wh: Warehouse, as_of: date, months: int) -> pd.DataFrame:
     """``transition_counts`` for the last ``months`` transitions known on ``as_of`` (the later
-    month end on or before it), computed by the database: at most months x 30 rows back."""
-    froms = month_ends_back(month_end(as_of) - pd.offsets.MonthEnd(1), months)
+    month end on or before it), computed by the database: at most months x 30 rows back. The
+    same every day of a month: read once per tape (``pipelines.tape_cache``)."""
+    last = month_end(as_of)
+    return cached(wh, "transition_counts", last.date(), (months,),
+                  lambda: _transition_counts(wh, last, months))
+
+
+def _transition_counts(wh: Warehouse, last: pd.Timestamp, months: int) -> pd.DataFrame:
+    froms = month_ends_back(last - pd.offsets.MonthEnd(1), months)
     cases = " ".join(f"WHEN :f{i} THEN :t{i}" for i in range(len(froms)))
     params: dict[str, date] = {"start": froms[0].date(), "end": froms[-1].date()}
     for i, m in enumerate(froms):
@@ -194,12 +202,21 @@ GROUP BY l.origination_date, t.first_bad_mob
 
 def load_vintage_counts(wh: Warehouse, as_of: date, months: int) -> pd.DataFrame:
     """``vintage_counts`` for the last ``months`` origination months, aggregated by the
-    database (one row per origination day and first-bad month on book)."""
+    database (one row per origination day and first-bad month on book). Loans of the month
+    after the last tape are left out: their vintage has no month on book yet (``vintage_curves``
+    masks it whole), and leaving them out makes the read the same all month, so it is read once
+    per tape (``pipelines.tape_cache``)."""
     start = (pd.Timestamp(as_of).to_period("M") - (months - 1)).start_time.date()
+    last = month_end(as_of).date()
+    return cached(wh, "vintage_counts", last, (start,),
+                  lambda: _vintage_counts(wh, start, last))
+
+
+def _vintage_counts(wh: Warehouse, start: date, last: date) -> pd.DataFrame:
     stmt = text(_VINTAGE_SQL).bindparams(bindparam("start", type_=Date),
                                          bindparam("as_of", type_=Date),
                                          bindparam("bad", expanding=True))
-    params = {"start": start, "as_of": pd.Timestamp(as_of).date(), "bad": list(BAD_BUCKETS)}
+    params = {"start": start, "as_of": last, "bad": list(BAD_BUCKETS)}
     with wh.engine.connect() as conn:
         df = pd.read_sql_query(stmt, conn, params=params)
     df["origination_date"] = pd.to_datetime(df["origination_date"], format="mixed")

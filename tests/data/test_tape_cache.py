@@ -1,0 +1,61 @@
+"""Tape-derived reads are cached per process and invalidated by what changes them: a late tape
+row, a late loan, a tape re-ingested through the gate; a new day of the same month reuses them."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from pipelines import tape_cache
+from pipelines.history import feature_history
+from pipelines.monitoring import portfolio as R
+from pipelines.simulate import simulate_book
+from pipelines.warehouse import Warehouse
+
+DAY = date(2024, 3, 15)
+
+
+@pytest.fixture
+def wh(sqlite_wh: Warehouse) -> Warehouse:
+    book = simulate_book(3_000, date(2022, 7, 1), date(2024, 3, 31), seed=5)
+    for name in ("applications", "loans", "repayments"):
+        frame = getattr(book, name)
+        if name == "repayments":  # the March tape comes later in the test
+            frame = frame[frame["as_of_month"] < pd.Timestamp("2024-03-01")]
+        sqlite_wh.upsert(name, frame.assign(batch_id="t"))
+    tape_cache.clear()
+    return sqlite_wh
+
+
+def test_same_month_reuses_the_read(wh: Warehouse) -> None:
+    first = R.load_transition_counts(wh, DAY, 4)
+    assert R.load_transition_counts(wh, date(2024, 3, 20), 4) is first
+    assert feature_history(wh, DAY, 12) is feature_history(wh, date(2024, 3, 16), 12)
+
+
+def test_late_tape_row_invalidates(wh: Warehouse) -> None:
+    before = R.load_transition_counts(wh, DAY, 4)
+    row = wh.read("repayments", "as_of_month = :m", {"m": date(2024, 2, 29)}).head(1)
+    late = row.assign(as_of_month=pd.Timestamp("2024-01-31"), loan_id="L-late")
+    wh.upsert("repayments", late)
+    after = R.load_transition_counts(wh, DAY, 4)
+    assert after is not before
+
+
+def test_tape_after_the_date_does_not_invalidate(wh: Warehouse) -> None:
+    before = R.load_vintage_counts(wh, DAY, 12)
+    march = wh.read("repayments", "as_of_month = :m", {"m": date(2024, 2, 29)}).head(5)
+    wh.upsert("repayments", march.assign(as_of_month=pd.Timestamp("2024-03-31")))
+    assert R.load_vintage_counts(wh, DAY, 12) is before
+
+
+def test_reingested_tape_invalidates(wh: Warehouse) -> None:
+    before = R.load_transition_counts(wh, DAY, 4)
+    wh.upsert("validation_results", pd.DataFrame([{
+        "batch_id": "tape-fix", "suite": "repayments", "status": "passed", "rows_in": 1,
+        "rows_passed": 1, "rows_quarantined": 0, "expectations_evaluated": 1,
+        "expectations_failed": 0, "details": "{}", "report_path": None,
+        "validated_at": pd.Timestamp("2030-01-01")}]))
+    assert R.load_transition_counts(wh, DAY, 4) is not before
