@@ -54,10 +54,10 @@ def _bar(enabled: bool) -> Progress:
 def demo(days: int = 120, per_day: int = 400, scenario: str = "used_car_mix",
          history_per_day: int = 60, onset_day: int | None = None,
          progress: bool = True) -> dict[str, Any]:
-    settings = flow_settings()
-    logger = get_run_logger()
     plan = DemoPlan(days=days, per_day=per_day, history_per_day=history_per_day,
                     scenario=scenario, onset_day=onset_day)
+    settings = plan.settings_for(flow_settings())
+    logger = get_run_logger()
     t0 = time.perf_counter()
     wh = warehouse_for(settings.warehouse)
     wh.init()
@@ -73,7 +73,7 @@ def demo(days: int = 120, per_day: int = 400, scenario: str = "used_car_mix",
         for day in plan.demo_days():
             ingest(settings, day_feed(book, day))
             score(settings, day)
-            result = monitor(settings, day, champion)
+            result = monitor(settings, day, champion, plan.plots_on(day))
             if result.decision.fire:
                 retrainings.append({"day": day.isoformat(), "reasons": result.decision.reasons,
                                     **training(triggered_by="monitoring: " + "; ".join(

@@ -26,9 +26,10 @@ def load_champion(settings: Settings) -> Any:
 
 
 @task(cache_policy=NO_CACHE)
-def monitor(settings: Settings, business_date: date, champion: Any) -> MonitorResult:
+def monitor(settings: Settings, business_date: date, champion: Any,
+            plots: bool = True) -> MonitorResult:
     return monitor_day(settings, warehouse_for(settings.warehouse), business_date,
-                       champion.reference, champion.description)
+                       champion.reference, champion.description, plots)
 
 
 def start_retraining(settings: Settings, reasons: list[str]) -> dict[str, Any]:

@@ -67,6 +67,7 @@ class ValidationSettings(BaseModel):
     term_months_range: tuple[int, int] = (6, 120)
     interest_rate_range: tuple[float, float] = (0.0, 0.6)
     annual_income_range: tuple[float, float] = (0.0, 10_000_000.0)
+    data_docs: Literal["always", "on_issue", "never"] = "always"
     suites_dir: Path | None = None
 
 
@@ -140,7 +141,7 @@ class MonitoringSettings(BaseModel):
     psi_bands: tuple[float, float] = (0.10, 0.25)
     trend_features: list[str] = Field(default_factory=lambda: ["dealer_matured_loans"])
     drift_share_threshold: float = 0.3
-    evidently_sample_rows: int = 20_000
+    evidently_sample_rows: int = 5_000
     evidently_method: str | None = None
     evidently_when: Literal["always", "watch", "shift"] = "watch"
     evidently_every_days: int = 7

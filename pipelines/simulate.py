@@ -621,9 +621,13 @@ def _check(n_applications: int, start: date, end: date, default_rate: float, n_d
 def simulate_book(n_applications: int, start: date, end: date, *, seed: int = 42,
                   default_rate: float = 0.06, n_dealers: int = 300,
                   scenario: str = "none", scenario_start: date | None = None,
-                  tape_end: date | None = None) -> Book:
+                  tape_end: date | None = None, thin_before: date | None = None,
+                  thin_share: float = 1.0) -> Book:
     """Generate a book of ``n_applications`` applications over [start, end]; see the module
-    docstring for the model and SCENARIOS for what each scenario moves."""
+    docstring for the model and SCENARIOS for what each scenario moves. Applications before
+    ``thin_before`` are kept with probability ``thin_share`` (a draw of its own), with their
+    loans and tape: a long history at a lower volume, for a fraction of the cost (the loans and
+    tape are built only for what is kept; loan ids are numbered among the kept)."""
     _check(n_applications, start, end, default_rate, n_dealers, scenario)
     onset = scenario_start or start + (end - start) / 2
     rng = _streams(seed)
@@ -651,8 +655,19 @@ def simulate_book(n_applications: int, start: date, end: date, *, seed: int = 42
         logit = ground_truth_logit(apps, dealer_effect, odraws["latent"])
         booked = _booked(apps, odraws["take_u"])
     true_pd = expit(logit + intercept + _scenario_shift(scenario, after, fraud_app))
+    keep = _kept(ts, thin_before, thin_share, seed)
+    if not keep.all():
+        apps, true_pd, booked = apps[keep].reset_index(drop=True), true_pd[keep], booked[keep]
+        odraws = {k: v[keep] for k, v in odraws.items()}
     return _assemble(apps, true_pd, booked, odraws, scenario == "income_shock", onset,
                      tape_end or end)
+
+
+def _kept(ts: np.ndarray, before: date | None, share: float, seed: int) -> np.ndarray:
+    if before is None or share >= 1.0:
+        return np.ones(len(ts), dtype=bool)
+    early = ts < np.datetime64(before, "ns")
+    return ~early | (np.random.default_rng(seed + 7919).random(len(ts)) < share)
 
 
 def _assemble(apps: pd.DataFrame, true_pd: np.ndarray, booked: np.ndarray, odraws: Draws,

@@ -66,6 +66,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
+from pipelines import schema
 from pipelines.batch_checks import evaluate
 from pipelines.errors import CreditflowError
 from pipelines.privacy import pseudonymise_batch, withhold_id
@@ -177,10 +178,12 @@ def run_gate(df: pd.DataFrame, kind: str, batch_id: str, settings: Settings,
     trailing = trailing_average(wh, kind, batch_id, settings) if wh is not None else None
     band = _band(suite, trailing)
     # Data Docs leave the warehouse: they show pseudonyms, never an applicant id
+    data_docs = data_docs and settings.validation.data_docs != "never"
     shown = pseudonymise_batch(frame, issues, settings.security.id_salt) if data_docs \
         else (frame, issues)
     checks = GxBatch(shown[0], suite, band, shown[1], end)
-    gx = checks.run(batch_id, settings.reports_dir / "validation" if data_docs else None)
+    gx = checks.run(batch_id, settings.reports_dir / "validation" if data_docs else None,
+                    settings.validation.data_docs == "on_issue")
     failures = gx.failures + _quarantine_share_failure(issues, len(frame), suite)
     result = _assemble(df, raw, frame, suite, batch_id, day, issues, gx, failures)
     result.unknown_columns = [c for c in map(str, frame.columns) if c not in _known(suite)]
@@ -362,6 +365,9 @@ def _assemble(df: pd.DataFrame, raw: pd.DataFrame | None, frame: pd.DataFrame, s
                       business_date=day, batch_failures=failures)
 
 
+_KEY_WIDTH = schema.quarantine.c.record_key.type.length  # a longer key is cut, the row kept
+
+
 def _quarantine_frame(issues: pd.DataFrame, frame: pd.DataFrame, raw: pd.DataFrame | None,
                       suite: Suite) -> pd.DataFrame:
     if issues.empty:
@@ -374,7 +380,7 @@ def _quarantine_frame(issues: pd.DataFrame, frame: pd.DataFrame, raw: pd.DataFra
     keys = dict(zip(unique_pos, record_keys(frame.iloc[unique_pos], suite.key), strict=True))
     return pd.DataFrame({
         "row_number": rows["row_number"].to_numpy(dtype=np.int64),
-        "record_key": [keys[p] for p in positions],
+        "record_key": [keys[p] if keys[p] is None else keys[p][:_KEY_WIDTH] for p in positions],
         "rule": rows["rule"].astype(str).to_numpy(),
         "column_name": rows["column"].astype(str).to_numpy(),
         "value": rows["value"].to_numpy(dtype=object),
@@ -436,11 +442,13 @@ class GxBatch:
             out.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=key, mostly=mostly))
         return out
 
-    def run(self, batch_id: str, docs_dir: Path | None) -> GxOutcome:
+    def run(self, batch_id: str, docs_dir: Path | None, on_issue: bool = False) -> GxOutcome:
+        """Evaluate the suite; render Data Docs into ``docs_dir`` (only for a batch with a
+        failed expectation when ``on_issue``: GX's rendering is most of a small gate's cost)."""
         batch = [evaluate(e, self.frame) for e in self.batch_expectations()]
         rows = self.row_results()
         report = None
-        if docs_dir is not None:
+        if docs_dir is not None and not (on_issue and all(r.success for r in batch + rows)):
             with _GX_LOCK:  # a cached context is not safe across Prefect's worker threads
                 report = _gx_state(self.suite.kind).docs(
                     self.suite_result(batch_id, batch + rows), docs_dir, batch_id)

@@ -27,6 +27,7 @@ from sqlalchemy import Date, bindparam, text
 from models import metrics as M
 from models.estimate import estimate_performance
 from pipelines.monitoring.portfolio import BUCKETS, month_end, month_ends_back
+from pipelines.tape_cache import cached
 from pipelines.warehouse import Warehouse
 
 ED_COLUMNS = ["as_of_month", "mob", "dealer_id", "events", "at_risk"]
@@ -172,13 +173,21 @@ def load_early_delinquency_counts(wh: Warehouse, start: date, end: date, mob: in
                                   bucket: str) -> pd.DataFrame:
     """``early_delinquency_counts`` computed by the database for the month ends in
     [start, end]; only loans booked from ``mob + 1`` months before ``start`` are read (an older
-    loan has no row at months on book <= mob in the window)."""
+    loan has no row at months on book <= mob in the window). Month ends only change with a new
+    tape: read once per tape (``pipelines.tape_cache``)."""
+    start, end = pd.Timestamp(start).date(), pd.Timestamp(end).date()
+    return cached(wh, "early_delinquency_counts", end, (start, int(mob), bucket),
+                  lambda: _early_delinquency_counts(wh, start, end, int(mob), bucket))
+
+
+def _early_delinquency_counts(wh: Warehouse, start: date, end: date, mob: int,
+                              bucket: str) -> pd.DataFrame:
     orig_start = (pd.Timestamp(start) - pd.offsets.MonthBegin(mob + 1)).date()
     stmt = text(_ED_SQL).bindparams(*(bindparam(k, type_=Date)
                                       for k in ("orig_start", "start", "end")),
                                     bindparam("events", expanding=True))
-    params = {"mob": int(mob), "orig_start": orig_start, "start": pd.Timestamp(start).date(),
-              "end": pd.Timestamp(end).date(), "events": event_buckets(bucket)}
+    params = {"mob": mob, "orig_start": orig_start, "start": start, "end": end,
+              "events": event_buckets(bucket)}
     with wh.engine.connect() as conn:
         df = pd.read_sql_query(stmt, conn, params=params)
     df["as_of_month"] = pd.to_datetime(df["as_of_month"], format="mixed")

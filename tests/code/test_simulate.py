@@ -361,3 +361,29 @@ def test_dealer_fraud_hits_only_the_ring_after_the_onset(scenario_books: dict[st
     inflation = (fraud.applications.loc[ring & after, "vehicle_price"]
                  / base.applications.loc[ring & after, "vehicle_price"])
     assert inflation.between(1.07, 1.09).all()
+
+
+def test_thinned_history_is_the_full_book_minus_dropped_applications() -> None:
+    cut = date(2023, 7, 1)
+    full = simulate_book(6_000, date(2022, 1, 1), date(2023, 12, 31), seed=3)
+    thin = simulate_book(6_000, date(2022, 1, 1), date(2023, 12, 31), seed=3,
+                         thin_before=cut, thin_share=0.25)
+    before = full.applications["business_date"] < pd.Timestamp(cut)
+    kept = full.applications["application_id"].isin(thin.applications["application_id"])
+    assert kept[~before].all()  # every application from the cut on
+    assert 0.2 < kept[before].mean() < 0.3
+    pd.testing.assert_frame_equal(full.applications[kept].reset_index(drop=True),
+                                  thin.applications)
+    pd.testing.assert_frame_equal(full.truth[kept.to_numpy()].reset_index(drop=True),
+                                  thin.truth)
+    same = ["application_id", "origination_date", "loan_amount", "term_months"]
+    full_loans = full.loans[full.loans["application_id"].isin(thin.applications[
+        "application_id"])]
+    pd.testing.assert_frame_equal(full_loans[same].reset_index(drop=True), thin.loans[same])
+    # each kept loan has the same tape as in the full book (loan ids are numbered afresh)
+    ids = dict(zip(thin.loans["loan_id"], full_loans["loan_id"], strict=True))
+    tape = thin.repayments.assign(loan_id=thin.repayments["loan_id"].map(ids))
+    full_tape = full.repayments[full.repayments["loan_id"].isin(set(ids.values()))]
+    keys = ["loan_id", "as_of_month"]
+    pd.testing.assert_frame_equal(tape.sort_values(keys, ignore_index=True),
+                                  full_tape.sort_values(keys, ignore_index=True))
