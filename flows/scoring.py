@@ -87,6 +87,7 @@ def dask_runner(settings: Settings, dask: bool) -> TaskRunner | None:
         return DaskTaskRunner(address=settings.scoring.dask_address)
     return DaskTaskRunner(cluster_kwargs={"n_workers": settings.scoring.dask_workers,
                                           "threads_per_worker": 1, "processes": True,
+                                          "host": "127.0.0.1",  # loopback, whatever Dask's default
                                           "dashboard_address": None})
 
 

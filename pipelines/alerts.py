@@ -3,7 +3,8 @@
 Rules
 -----
 - Every alert is stored in the ``alerts`` table, one row per (condition_key, business_date):
-  rerunning a day finds the row and sends nothing again.
+  rerunning a day finds the row and sends nothing again once it was delivered or suppressed
+  (an undelivered one is retried, see below).
 - Cool-down: a condition that was delivered within ``alerts.cooldown_days`` business days
   before is stored with ``suppressed=1`` and not sent. Only delivered alerts start a cool-down,
   so a receiver that was down is tried again by the next day's alert instead of going quiet for
@@ -16,6 +17,14 @@ Rules
 
 The row is claimed (inserted) before anything is sent, so two processes raising the same
 condition for the same day cannot both send: the unique key lets exactly one insert win.
+
+No lost alert: a stored row that reached no receiver (``delivered=0``, not suppressed: the
+sender was killed between claim and delivery, or every receiver failed) is delivered again when
+the condition is raised again for that day (a rerun), once its claim is older than one delivery
+attempt (``timeout_s`` + a grace), so a sender still at work is never doubled. The retry
+re-claims the row by compare-and-set on ``created_at`` (then: when the row was last claimed), so
+one process retries. Delivery is at least once: a sender killed after a receiver accepted but
+before ``delivered`` was stored is sent again by the rerun.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Date, bindparam, text
+from sqlalchemy import Date, DateTime, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
 from pipelines import schema
@@ -37,6 +46,7 @@ from pipelines.warehouse import Warehouse
 log = logging.getLogger(__name__)
 SEVERITIES = ("info", "warning", "error", "critical")
 _TITLE_MAX = 120
+_CLAIM_GRACE_S = 2.0  # beyond timeout_s: a live sender has stored its outcome by then
 
 
 @dataclass(frozen=True)
@@ -67,13 +77,18 @@ def send_alert(settings: Settings, wh: Warehouse, condition_key: str, business_d
     urls = list(settings.alerts.urls)
     existing = _stored(wh, condition_key, day)
     if existing is not None:
-        return _outcome(condition_key, day, existing, already=True, receivers=len(urls))
-    suppressed = _in_cooldown(wh, condition_key, day, settings.alerts.cooldown_days,
-                              anchor_on_delivered=bool(urls))
-    alert_id = _claim(wh, condition_key, day, severity, message, suppressed)
-    if alert_id is None:  # another process claimed the same condition and day first
-        return _outcome(condition_key, day, _stored(wh, condition_key, day), already=True,
-                        receivers=len(urls))
+        if not urls or not _reclaim(wh, existing, settings.alerts.timeout_s):
+            return _outcome(condition_key, day, existing, already=True, receivers=len(urls))
+        # nobody was told: deliver what is on record for the day
+        alert_id, suppressed = int(existing["id"]), False
+        severity, message = str(existing["severity"]), str(existing["message"])
+    else:
+        suppressed = _in_cooldown(wh, condition_key, day, settings.alerts.cooldown_days,
+                                  anchor_on_delivered=bool(urls))
+        alert_id = _claim(wh, condition_key, day, severity, message, suppressed)
+        if alert_id is None:  # another process claimed the same condition and day first
+            return _outcome(condition_key, day, _stored(wh, condition_key, day), already=True,
+                            receivers=len(urls))
     delivered = 0
     if not suppressed and urls:
         delivered = _deliver(urls, _title(condition_key, day, severity), message, severity,
@@ -100,9 +115,9 @@ def _as_date(value: date | datetime) -> date:
 
 
 def _stored(wh: Warehouse, key: str, day: date) -> dict | None:
-    stmt = text("SELECT id, severity, delivered, suppressed FROM alerts "
+    stmt = text("SELECT id, severity, message, delivered, suppressed, created_at FROM alerts "
                 "WHERE condition_key = :k AND business_date = :d").bindparams(
-        bindparam("d", type_=Date))
+        bindparam("d", type_=Date)).columns(created_at=DateTime)
     with wh.engine.connect() as conn:
         row = conn.execute(stmt, {"k": key, "d": day}).mappings().first()
     return dict(row) if row else None
@@ -132,6 +147,22 @@ def _claim(wh: Warehouse, key: str, day: date, severity: str, message: str,
             return int(result.inserted_primary_key[0])
     except IntegrityError:
         return None
+
+
+def _reclaim(wh: Warehouse, row: dict, timeout_s: float) -> bool:
+    """Take over an undelivered, unsuppressed row whose claim is older than one delivery
+    attempt; True for the one process whose compare-and-set on ``created_at`` wins."""
+    if row["delivered"] or row["suppressed"]:
+        return False
+    now = datetime.now(UTC).replace(tzinfo=None)
+    if row["created_at"] > now - timedelta(seconds=timeout_s + _CLAIM_GRACE_S):
+        return False  # its sender may still be delivering
+    c = schema.alerts.c
+    stmt = schema.alerts.update().where(
+        c.id == row["id"], c.delivered == 0, c.suppressed == 0,
+        c.created_at == row["created_at"]).values(created_at=now)
+    with wh.begin() as conn:
+        return conn.execute(stmt).rowcount == 1
 
 
 def _outcome(key: str, day: date, row: dict | None, already: bool,
@@ -192,13 +223,15 @@ def _notify_one(url: str, title: str, body: str, severity: str, timeout_s: float
 
 @contextmanager
 def _quiet_apprise() -> Iterator[None]:
-    """Apprise logs full request URLs (tokens included) at DEBUG: keep its logger at INFO or
-    above while we deliver."""
-    logger = logging.getLogger("apprise")
-    level = logger.level
-    if logger.getEffectiveLevel() < logging.INFO:
-        logger.setLevel(logging.INFO)
+    """Apprise, and urllib3 under it (its request line), log full request URLs (tokens
+    included) at DEBUG: keep their loggers at INFO or above while we deliver."""
+    loggers = [logging.getLogger(name) for name in ("apprise", "urllib3")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        if logger.getEffectiveLevel() < logging.INFO:
+            logger.setLevel(logging.INFO)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

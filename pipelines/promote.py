@@ -28,6 +28,10 @@ Prefect flow ``promotion`` runs the two as tasks.
    ``promotion/decision-<timestamp>.json`` on the challenger's run, tag ``promotion.<timestamp>``
    = verdict on both versions, a ``promotion_audit`` row. Only aggregates reach the record, never
    an applicant id. A dry run writes nothing at all.
+   Crash safety: a winning decision first writes its audit row as ``promoting``, moves the
+   aliases, then completes the row. A process killed in between leaves that row; the next apply
+   or rollback settles it from the registry (``promoted`` if the champion is its challenger,
+   else ``interrupted``) before any alias moves again, so no champion goes unrecorded.
 
 Verdicts: promoted | rejected (rules failed) | refused (invalid challenger) | conflict (champion
 moved meanwhile) | rollback; a dry run says would_promote instead of promoted.
@@ -71,6 +75,7 @@ from models.registry import rollback as registry_rollback
 from models.scaling import pd_to_score
 from pipelines.errors import CreditflowError
 from pipelines.history import feature_config, load_applications, load_outcomes
+from pipelines.schema import promotion_audit
 from pipelines.score import SHADOW, model_specs
 from pipelines.settings import PromotionSettings, Settings, mask_secret, redact
 from pipelines.track import git_commit
@@ -80,6 +85,8 @@ from pipelines.windows import latest_matured_month_end
 
 PROMOTED, WOULD_PROMOTE, REJECTED, REFUSED, CONFLICT, ROLLBACK = (
     "promoted", "would_promote", "rejected", "refused", "conflict", "rollback")
+# audit rows only: a promotion under way, and one whose process died before the aliases moved
+PROMOTING, INTERRUPTED = "promoting", "interrupted"
 REQUIRED_METRIC = "oot_auc"
 TRAINING_WINDOW_TAGS = ("window.train", "window.early_stopping", "window.calibration")
 CI_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
@@ -733,8 +740,11 @@ def apply_decision(settings: Settings, wh: Warehouse, decision: PromotionDecisio
             decision.verdict = WOULD_PROMOTE
         return decision
     uri, name = settings.tracking_uri, decision.model_name
+    settle_interrupted(settings, wh)
+    intent = None
     if decision.verdict == PROMOTED:
         expected = (decision.champion or {}).get("version")
+        intent = record_intent(wh, decision)
         try:
             moved = move_aliases_atomically(uri, name, decision.challenger["version"], expected)
             decision.aliases_after = moved["after"]
@@ -742,7 +752,9 @@ def apply_decision(settings: Settings, wh: Warehouse, decision: PromotionDecisio
             decision.verdict = CONFLICT
             decision.reasons = [f"not applied: {exc}"]
         except RegistryError as exc:
-            raise RegistryUnavailableError(f"alias move failed, nothing recorded: {exc}") from None
+            raise RegistryUnavailableError(
+                f"alias move failed: {exc}; the audit row of this decision stays "
+                f"'{PROMOTING}' until the next promotion settles it from the registry") from None
     if decision.aliases_after is None:
         decision.aliases_after = _aliases_now(settings)
     run_id = decision.challenger.get("run_id")  # None: the version is not in the registry
@@ -750,8 +762,50 @@ def apply_decision(settings: Settings, wh: Warehouse, decision: PromotionDecisio
     if decision.champion is not None:
         versions.append(decision.champion["version"])
     decision.audit = write_audit(settings, wh, decision.as_dict(), decision.stamp, run_id,
-                                 versions)
+                                 versions, row_id=intent)
     return decision
+
+
+def record_intent(wh: Warehouse, decision: PromotionDecision) -> int:
+    """The ``promoting`` audit row, written before the aliases move: a process killed between
+    the move and its audit leaves this row, not a champion nobody recorded."""
+    champion, challenger = _audit_versions(decision.as_dict())
+    row = {"model_name": decision.model_name, "challenger_version": challenger,
+           "champion_version": champion, "decision": PROMOTING,
+           "triggered_by": decision.triggered_by[:128],
+           "record": json.dumps(decision.as_dict(), default=str, sort_keys=True),
+           "decided_at": decision.decided_at.replace(tzinfo=None)}
+    with wh.begin() as conn:
+        return int(conn.execute(promotion_audit.insert().values(**row)).inserted_primary_key[0])
+
+
+def settle_interrupted(settings: Settings, wh: Warehouse) -> list[str]:
+    """Settle ``promoting`` rows left by a killed promotion from the registry: promoted if the
+    champion is their challenger, else interrupted. Runs before any alias moves again, so the
+    champion is still what the dead process left. A live promotion may have its row settled
+    early; it overwrites the row with its own outcome by id when it finishes."""
+    name = settings.training.registered_model_name
+    pending = wh.read("promotion_audit", where="model_name = :m AND decision = :p",
+                      params={"m": name, "p": PROMOTING}, order_by="id")
+    if pending.empty:
+        return []
+    try:
+        champion = aliases(settings.tracking_uri, name).get(CHAMPION)
+    except RegistryError:  # cannot tell what happened: leave the rows in doubt
+        return []
+    settled = []
+    for row in pending.itertuples():
+        verdict = PROMOTED if row.challenger_version == champion else INTERRUPTED
+        record = {**json.loads(row.record), "verdict": verdict,
+                  "settled": {"at": datetime.now(UTC).isoformat(), "champion_now": champion,
+                              "reason": "the promoting process stopped before recording "
+                                        "its outcome; settled from the registry's champion"}}
+        wh.execute("UPDATE promotion_audit SET decision = :v, record = :r "
+                   "WHERE id = :id AND decision = :p",
+                   {"v": verdict, "r": json.dumps(record, default=str, sort_keys=True),
+                    "id": int(row.id), "p": PROMOTING})
+        settled.append(verdict)
+    return settled
 
 
 def _aliases_now(settings: Settings) -> dict[str, str]:
@@ -766,21 +820,28 @@ def _artifact_path(stamp: str) -> str:
 
 
 def write_audit(settings: Settings, wh: Warehouse, record: dict[str, Any], stamp: str,
-                run_id: str | None, versions: list[str]) -> dict[str, Any]:
-    """The JSON record as an artifact on ``run_id``, a tag on each version, a warehouse row;
-    returns where it went. The warehouse row goes first: it is the trail a reviewer queries."""
+                run_id: str | None, versions: list[str],
+                row_id: int | None = None) -> dict[str, Any]:
+    """The JSON record as an artifact on ``run_id``, a tag on each version, a warehouse row
+    (``row_id``: the decision's ``promoting`` row, completed in place); returns where it went.
+    The warehouse row goes first: it is the trail a reviewer queries."""
     name, uri = record["model_name"], settings.tracking_uri
     audit = {"artifact": _artifact_path(stamp) if run_id else None, "run_id": run_id,
              "tag": f"promotion.{stamp}", "versions_tagged": list(dict.fromkeys(versions))}
     record = {**record, "audit": audit}
     champion, challenger = _audit_versions(record)
+    row = {"model_name": name, "challenger_version": challenger,
+           "champion_version": champion, "decision": record["verdict"],
+           "triggered_by": record["triggered_by"][:128],
+           "record": json.dumps(record, default=str, sort_keys=True),
+           "decided_at": datetime.fromisoformat(record["decided_at"]).replace(tzinfo=None)}
     try:
-        wh.insert("promotion_audit", [{
-            "model_name": name, "challenger_version": challenger,
-            "champion_version": champion, "decision": record["verdict"],
-            "triggered_by": record["triggered_by"][:128],
-            "record": json.dumps(record, default=str, sort_keys=True),
-            "decided_at": datetime.fromisoformat(record["decided_at"]).replace(tzinfo=None)}])
+        if row_id is None:
+            wh.insert("promotion_audit", [row])
+        else:
+            with wh.begin() as conn:
+                conn.execute(promotion_audit.update().where(
+                    promotion_audit.c.id == row_id).values(**row))
         if run_id:
             resume_run(uri, run_id).log_dict(record, _artifact_path(stamp))
         for version in audit["versions_tagged"]:
@@ -820,6 +881,7 @@ def rollback_champion(settings: Settings, wh: Warehouse, triggered_by: str) -> d
     if state.get(PREVIOUS) is None:
         raise RollbackError(f"model {name} has no '{PREVIOUS}' version to roll back to (champion "
                             f"is {state.get(CHAMPION) or 'not set'}); nothing changed")
+    settle_interrupted(settings, wh)  # before the champion moves again
     try:
         moved = registry_rollback(settings.tracking_uri, name)
     except RegistryError as exc:

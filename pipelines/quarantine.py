@@ -18,6 +18,7 @@ Row-level rules, the ``rule`` column of the quarantine table:
 ``not_future``     a timestamp or date after the end of the batch's business date
 ``finite``         +/-inf in a numeric column
 ``unique_key``     the key already occurred earlier in the batch (the first copy goes on)
+``max_length:<n>`` text longer than its warehouse column (``String(n)``) holds
 ``type:<t>``       (from ingest) a value that cannot be read as ``<t>``
 ``encoding:utf-8`` (from ingest) bytes that are not UTF-8
 =================  ===================================================================
@@ -217,12 +218,15 @@ def row_issues(frame: pd.DataFrame, suite: Suite, business_end: pd.Timestamp,
     position in ``frame``. ``skip_null`` holds the row numbers already reported as unreadable,
     so a failed cast is not also reported as a null."""
     found: list[pd.DataFrame] = []
+    widths = _widths(suite)
     for rule in suite.columns.values():
         if rule.name not in frame.columns:
             continue
         try:
             found.extend(_column_issues(frame[rule.name], rule, business_end, skip_null or set()))
-        except (TypeError, ValueError):
+            if rule.name in widths:
+                found.append(_width_issues(frame[rule.name], widths[rule.name]))
+        except (TypeError, ValueError, AttributeError):
             continue  # a mistyped column: the batch-level type expectation rejects the batch
     if suite.all_numeric_finite:
         listed = {r.name for r in suite.columns.values() if r.finite}
@@ -237,6 +241,25 @@ def row_issues(frame: pd.DataFrame, suite: Suite, business_end: pd.Timestamp,
     if not found:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in ISSUE_COLUMNS})
     return pd.concat(found, ignore_index=True)
+
+
+def _widths(suite: Suite) -> dict[str, int]:
+    """Widths of the suite's free-text columns in its warehouse table (``String(n)``); a
+    column with categories needs none: a longer value is outside the set anyway."""
+    table = schema.metadata.tables.get(suite.kind)
+    if table is None:
+        return {}
+    return {c.name: c.type.length for c in table.columns if c.name in suite.columns
+            and suite.columns[c.name].categories is None and getattr(c.type, "length", None)}
+
+
+def _width_issues(s: pd.Series, width: int) -> pd.DataFrame:
+    """Text wider than its column: PostgreSQL would refuse the whole batch at the write and
+    SQLite would keep it whole; the row is quarantined on both (its value kept in full)."""
+    if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
+        return pd.DataFrame(columns=ISSUE_COLUMNS)
+    return _issues(s, (s.str.len() > width).fillna(False).to_numpy(dtype=bool),
+                   f"max_length:{width}")
 
 
 def ratio(frame: pd.DataFrame, rule: DerivedRule) -> pd.Series:

@@ -257,6 +257,7 @@ class Settings(BaseSettings):
         data = json.loads(self.model_dump_json())
         data["warehouse_url"] = mask_secret(self.warehouse)
         data["mlflow_tracking_uri"] = mask_secret(self.tracking_uri)
+        data["prefect_api_url"] = self.prefect_api_url and mask_secret(self.prefect_api_url)
         data["alerts"]["urls"] = [mask_secret(u, keep_path=False) for u in self.alerts.urls]
         data["security"]["id_salt"] = "***"
         return data

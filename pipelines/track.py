@@ -1,5 +1,9 @@
 """Stage: put a training run on record in MLflow and register the model as ``challenger``.
 
+``log_and_register`` ends the run FINISHED before it points ``challenger`` at the new version, so
+an alias never names a version whose training run did not complete (a crash in between leaves a
+version with no alias, which promotion refuses by its run status anyway).
+
 A run holds what a reviewer needs to reproduce and judge it: params (effective booster params,
 windows, seed, cut-offs), tags (data window, row/bad/immature counts, config hash, git commit,
 trigger), the OOT and baseline metrics, plots, decile tables, the model card and the training-window
@@ -23,6 +27,7 @@ from models.registry import (
     log_reference,
     log_training,
     register_pd_model,
+    set_alias,
     start_run,
 )
 from models.scaling import pd_to_score
@@ -117,12 +122,16 @@ def log_and_register(settings: Settings, run: TrackedRun, ts: TrainingSet, model
                  "data/features.json")
     log_reference(run, reference_frame(settings, model, ts))
     name = settings.training.registered_model_name
-    version = register_pd_model(run, model, ts.X["train"], name, alias=CHALLENGER,
+    # No alias yet: a process killed before the run is FINISHED must not leave ``challenger``
+    # on a version whose training never completed (daily scoring shadows the challenger).
+    version = register_pd_model(run, model, ts.X["train"], name, alias=None,
                                 version_tags={"config_hash": settings.config_hash(),
                                               "oot_auc": round(metrics["oot_auc"], 5),
                                               "triggered_by": triggered_by,
                                               "cutoffs": json.dumps(ev.cutoffs)})
     run.log_text(card(settings, ts, model, ev, run.run_id, version, fit_info), "model_card.md")
+    run.finish("FINISHED")
+    set_alias(run.client, name, CHALLENGER, version)
     return TrainResult(run_id=run.run_id, model_name=name, version=version, metrics=metrics,
                        windows={k: f"{a}..{b}" for k, (a, b) in ts.windows.as_dict().items()},
                        counts=ts.counts)

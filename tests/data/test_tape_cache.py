@@ -1,5 +1,6 @@
-"""Tape-derived reads are cached per process and invalidated by what changes them: a late tape
-row, a late loan, a tape re-ingested through the gate; a new day of the same month reuses them."""
+"""Tape-derived reads are cached per process and invalidated by what changes them: a late row of
+the month's tape, a late loan, a tape re-ingested through the gate; a new day of the same month
+reuses them."""
 
 from __future__ import annotations
 
@@ -38,10 +39,16 @@ def test_same_month_reuses_the_read(wh: Warehouse) -> None:
 def test_late_tape_row_invalidates(wh: Warehouse) -> None:
     before = R.load_transition_counts(wh, DAY, 4)
     row = wh.read("repayments", "as_of_month = :m", {"m": date(2024, 2, 29)}).head(1)
-    late = row.assign(as_of_month=pd.Timestamp("2024-01-31"), loan_id="L-late")
-    wh.upsert("repayments", late)
+    wh.upsert("repayments", row.assign(loan_id="L-late"))  # a late row of the latest tape
     after = R.load_transition_counts(wh, DAY, 4)
     assert after is not before
+
+
+def test_late_loan_invalidates(wh: Warehouse) -> None:
+    before = feature_history(wh, DAY, 12)
+    loan = wh.read("loans").head(1)
+    wh.upsert("loans", loan.assign(loan_id="L-late", application_id="A-late"))
+    assert feature_history(wh, DAY, 12) is not before
 
 
 def test_tape_after_the_date_does_not_invalidate(wh: Warehouse) -> None:
