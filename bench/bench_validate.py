@@ -92,7 +92,7 @@ def gx_rows_alternative(df: pd.DataFrame, settings: Settings) -> float:
     frame = df.assign(ltv=df["loan_amount"] / df["vehicle_price"],
                       pti=12 * df["monthly_payment"] / df["annual_income"])
     expectations = checks.batch_expectations() + [r.expectation_config.to_domain_obj()
-                                                  for r in checks.row_results()]
+                                                  for r in checks.row_results()[1]]
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     definition = ctx.data_sources.add_pandas("b").add_dataframe_asset("a") \

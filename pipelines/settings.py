@@ -143,7 +143,7 @@ class MonitoringSettings(BaseModel):
     drift_share_threshold: float = 0.3
     evidently_sample_rows: int = 5_000
     evidently_method: str | None = None
-    evidently_when: Literal["always", "watch", "shift"] = "watch"
+    evidently_when: Literal["always", "watch", "shift"] = "shift"
     evidently_every_days: int = 7
     auc_margin: float = 0.05
     realised_vintages: int = 3

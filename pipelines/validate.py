@@ -57,8 +57,10 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -444,17 +446,20 @@ class GxBatch:
 
     def run(self, batch_id: str, docs_dir: Path | None, on_issue: bool = False) -> GxOutcome:
         """Evaluate the suite; render Data Docs into ``docs_dir`` (only for a batch with a
-        failed expectation when ``on_issue``: GX's rendering is most of a small gate's cost)."""
+        failed expectation when ``on_issue``: GX's rendering is most of a small gate's cost).
+        Without a page to render, only the failed row-level expectations become GX results."""
         batch = [evaluate(e, self.frame) for e in self.batch_expectations()]
-        rows = self.row_results()
+        n_rows, failed_rows = self.row_results(only_failed=True)
+        failed = failed_rows or any(not r.success for r in batch)
         report = None
-        if docs_dir is not None and not (on_issue and all(r.success for r in batch + rows)):
+        if docs_dir is not None and (failed or not on_issue):
+            results = batch + self.row_results()[1]
             with _GX_LOCK:  # a cached context is not safe across Prefect's worker threads
                 report = _gx_state(self.suite.kind).docs(
-                    self.suite_result(batch_id, batch + rows), docs_dir, batch_id)
+                    self.suite_result(batch_id, results), docs_dir, batch_id)
         return GxOutcome(failures=[_describe(r) for r in batch if not r.success],
-                         row_failures=[_describe(r) for r in rows if not r.success],
-                         evaluated=len(batch) + len(rows), report_path=report)
+                         row_failures=[_describe(r) for r in failed_rows],
+                         evaluated=len(batch) + n_rows, report_path=report)
 
     def suite_result(self, batch_id: str, results: list[Any]) -> Any:
         """The suite's validation result as GX's own run would store it."""
@@ -479,54 +484,70 @@ class GxBatch:
                                              "evaluated_by": "pandas (pipelines.batch_checks, "
                                                              "pipelines.quarantine)"}})
 
-    def row_results(self) -> list[Any]:
-        """The row-level expectations, evaluated by pandas masks, as GX results."""
+    def row_results(self, only_failed: bool = False) -> tuple[int, list[Any]]:
+        """The row-level expectations (evaluated by pandas masks in ``pipelines.quarantine``)
+        as GX results: how many there are, and the results (of the failed ones only, if
+        asked)."""
+        checks = self.row_checks()
+        hits = dict(tuple(self.issues.groupby(["column", "rule"], sort=False))) \
+            if len(self.issues) else {}
+        chosen = [c for c in checks if not only_failed or (c[1], c[2]) in hits]
+        return len(checks), [self._result(make(), column, rule, values(),
+                                          hits.get((column, rule)))
+                             for make, column, rule, values in chosen]
+
+    def row_checks(self) -> list[tuple[Callable[[], Any], str, str, Callable[[], pd.Series]]]:
+        """(expectation factory, column, rule, values) per row-level expectation: GX objects
+        are built only for the results someone reads."""
         import great_expectations.expectations as gxe
 
-        out: list[Any] = []
+        out: list[tuple[Callable[[], Any], str, str, Callable[[], pd.Series]]] = []
         for rule in self.present:
-            out += self._column_results(rule, gxe)
+            out += self._column_checks(rule, gxe)
         for d in self.suite.derived:
             if {d.numerator, d.denominator} <= set(self.frame.columns):
-                values = ratio(self.frame, d)
-                out.append(self._result(gxe.ExpectColumnValuesToBeBetween(
-                    column=d.name, min_value=d.min, max_value=d.max,
-                    meta={"derived": f"{d.times:g} * {d.numerator} / {d.denominator}"}),
-                    d.name, "between", values))
+                out.append((partial(gxe.ExpectColumnValuesToBeBetween, column=d.name,
+                                    min_value=d.min, max_value=d.max, meta={
+                                        "derived": f"{d.times:g} * {d.numerator} / "
+                                                   f"{d.denominator}"}),
+                            d.name, "between", partial(ratio, self.frame, d)))
         key = [c for c in self.suite.key if c in self.frame.columns]
         meta = {"quarantines": "the later copies of a repeated key"}
-        if len(key) == 1:
-            unique = gxe.ExpectColumnValuesToBeUnique(column=key[0], meta=meta)
-        elif key:
-            unique = gxe.ExpectCompoundColumnsToBeUnique(column_list=key, meta=meta)
         if key:
-            out.append(self._result(unique, ",".join(key), "unique_key", self.frame[key[0]]))
+            unique = partial(gxe.ExpectColumnValuesToBeUnique, column=key[0], meta=meta) \
+                if len(key) == 1 else partial(gxe.ExpectCompoundColumnsToBeUnique,
+                                              column_list=key, meta=meta)
+            out.append((unique, ",".join(key), "unique_key", partial(self._column, key[0])))
         return out
 
-    def _column_results(self, rule: ColumnRule, gxe: Any) -> list[Any]:
-        s, out = self.frame[rule.name], []
+    def _column(self, name: str) -> pd.Series:
+        return self.frame[name]
+
+    def _column_checks(self, rule: ColumnRule, gxe: Any) -> list[Any]:
+        col, out = rule.name, []
+        values = partial(self._column, col)
         if rule.required:
-            out.append(self._result(gxe.ExpectColumnValuesToNotBeNull(column=rule.name),
-                                    rule.name, "not_null", s))
+            out.append((partial(gxe.ExpectColumnValuesToNotBeNull, column=col), col,
+                        "not_null", values))
         if rule.type in ("float", "int") and (rule.min is not None or rule.max is not None):
-            out.append(self._result(gxe.ExpectColumnValuesToBeBetween(
-                column=rule.name, min_value=rule.min, max_value=rule.max),
-                rule.name, "between", s))
+            out.append((partial(gxe.ExpectColumnValuesToBeBetween, column=col,
+                                min_value=rule.min, max_value=rule.max), col, "between", values))
         if rule.categories is not None:
-            out.append(self._result(gxe.ExpectColumnValuesToBeInSet(
-                column=rule.name, value_set=list(rule.categories)), rule.name, "in_set", s))
+            out.append((partial(gxe.ExpectColumnValuesToBeInSet, column=col,
+                                value_set=list(rule.categories)), col, "in_set", values))
         if rule.not_after_business_date and rule.type in ("datetime", "date"):
-            out.append(self._result(gxe.ExpectColumnValuesToBeBetween(
-                column=rule.name, max_value=self.business_end.isoformat()),
-                rule.name, "not_future", s))
+            out.append((partial(gxe.ExpectColumnValuesToBeBetween, column=col,
+                                max_value=self.business_end.isoformat()), col, "not_future",
+                        values))
         return out
 
-    def _result(self, expectation: Any, column: str, rule: str, values: pd.Series) -> Any:
+    def _result(self, expectation: Any, column: str, rule: str, values: pd.Series,
+                hits: pd.DataFrame | None) -> Any:
         from great_expectations.core.expectation_validation_result import (
             ExpectationValidationResult,
         )
 
-        hits = self.issues[(self.issues["column"] == column) & (self.issues["rule"] == rule)]
+        hits = self.issues.iloc[0:0] if hits is None else hits
         n = len(values)
         missing = int(values.isna().sum()) if rule != "not_null" else 0
         counted = n - missing
