@@ -59,3 +59,15 @@ def test_demo_tells_the_story(demo_run: dict) -> None:
     assert len(audits) == 2  # the first model, then the retrained challenger
     assert audits["decision"].iloc[0] == "promoted"
     assert len(demo_run["weeks"]) == PLAN.days // 7
+
+    # what it draws for people: figures weekly and on the last day, Data Docs for batches
+    # with an issue, and the commands to open them
+    monitoring = Path(s.reports_dir) / "monitoring"
+    drawn = sorted(p.parent.name for p in monitoring.glob("*/psi_over_time.png"))
+    assert drawn[-1] == plan.demo_end.isoformat()
+    assert len(drawn) == plan.days // 7 + (plan.days % 7 != 0)
+    results = wh.read("validation_results", "batch_id LIKE 'demo-%'")
+    with_page = results["report_path"].notna()
+    assert (results.loc[with_page, "status"] != "passed").all()
+    assert (results.loc[~with_page, "status"] == "passed").all()
+    assert "--host 127.0.0.1" in demo_run["open"]["mlflow_ui"]
