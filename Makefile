@@ -17,7 +17,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n 2  # two workers: the suite is CPU-bound and the machine has 2 cores
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal  # two workers: the suite is CPU-bound and the machine has 2 cores
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

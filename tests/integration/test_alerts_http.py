@@ -30,8 +30,9 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                time.sleep(outer.delay_s)
+                # recorded on arrival: a caller that timed out still counts as having tried
                 outer.requests.append({"path": self.path, "body": json.loads(body)})
+                time.sleep(outer.delay_s)
                 self.send_response(200)
                 self.end_headers()
 

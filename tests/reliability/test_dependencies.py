@@ -14,11 +14,9 @@ import logging
 import os
 import shutil
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +38,7 @@ from pipelines.score import ScoringError, score_day
 from pipelines.settings import Settings
 from pipelines.train import train_model
 from pipelines.warehouse import Warehouse
+from tests.integration.test_alerts_http import Receiver
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 
@@ -220,43 +219,14 @@ def test_unreachable_mlflow_store_during_monitoring_leaves_earlier_days_and_reru
 
 # -- the alert receiver -----------------------------------------------------------------------
 
-class SlowReceiver:
-    """A real HTTP receiver on loopback that answers after ``delay_s``."""
-
-    def __init__(self, delay_s: float) -> None:
-        self.arrived: list[str] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                outer.arrived.append(self.path)
-                time.sleep(delay_s)
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def slow_receiver() -> Iterator[SlowReceiver]:
-    r = SlowReceiver(delay_s=3.0)
-    yield r
-    r.close()
+def slow_receiver() -> Iterator[Receiver]:
+    with Receiver(delay_s=3.0) as r:
+        yield r
 
 
 def test_receiver_down_or_slow_costs_a_stored_undelivered_alert_not_the_day(
-        monitor_settings: Settings, sqlite_wh: Warehouse, slow_receiver: SlowReceiver,
+        monitor_settings: Settings, sqlite_wh: Warehouse, slow_receiver: Receiver,
         caplog: pytest.LogCaptureFixture) -> None:
     settings = monitor_settings
     down = closed_port()
@@ -272,7 +242,7 @@ def test_receiver_down_or_slow_costs_a_stored_undelivered_alert_not_the_day(
                                  for a in result.alerts)
     # each alert waits at most its timeout (+1 s guard), both receivers in parallel
     assert result.timings["alerts"] < len(result.alerts) * (timeout + 1.0) + 1.0
-    assert len(slow_receiver.arrived) == len(result.alerts)  # tried, and too slow
+    assert len(slow_receiver.requests) == len(result.alerts)  # tried, and too slow
     stored = sqlite_wh.read("alerts")
     assert len(stored) == len(result.alerts) and (stored["delivered"] == 0).all()
     # the day itself is whole: metrics, manifest and MLflow run are there
@@ -288,14 +258,11 @@ def test_receiver_down_or_slow_costs_a_stored_undelivered_alert_not_the_day(
     # here instead of sleeping), a rerun delivers the stored alerts, without new rows.
     with sqlite_wh.begin() as conn:
         conn.execute(schema.alerts.update().values(created_at=datetime(2024, 1, 1)))
-    fixed = SlowReceiver(delay_s=0.0)
-    try:
+    with Receiver() as fixed:
         s_up = s.model_copy(update={"alerts": s.alerts.model_copy(update={
             "urls": [f"json://127.0.0.1:{fixed.port}/hook"], "timeout_s": 5.0})})
         monitor_day(s_up, sqlite_wh, MONITOR_DAY, reference(), CHAMPION)
-    finally:
-        fixed.close()
-    assert len(fixed.arrived) == len(result.alerts)
+    assert len(fixed.requests) == len(result.alerts)
     again = sqlite_wh.read("alerts")
     assert len(again) == len(stored) and (again["delivered"] == 1).all()
 
