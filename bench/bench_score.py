@@ -17,13 +17,13 @@ the scores table, committed. The pipeline runs twice, with exact and with approx
 contributions for the reason codes (``scoring.exact_contributions``), and the time of each of
 its steps is printed, summed over the chunks.
 
-Measured here (2 cores shared with other work, load average 2-3, November 2026): 1M rows,
-bare parts 16.9 s (read 9.7, predict 2.0, insert 5.1); pipeline 52 s = 3.1x with approximate
-reason codes, 106 s = 6.3x with exact ones (58 s of it exact contributions for the 30% declined
-or referred, 0.19 ms each); the validation gates (applications + scores, two GX runs per
-100k-row chunk) are the next cost at 16 s. Peak RSS for 5M rows: 2,450 MB, of which all above
-578 MB is reading the loan history (3.87M loans, booked on the scored date by the simulator, so
-none can inform it); with an empty history (``--no-history``) 799 MB.
+Measured here (2 cores, load average 1.1-1.4, November 2026, second session): 1M rows, bare
+parts 19.2 s (read 10.9, predict 1.5, insert 6.9); pipeline 42.5 s = 2.2x with approximate reason
+codes, 79.7 s = 4.1x with exact ones (the default: 39.3 s of it is XGBoost's exact pred_contribs
+for the ~30% declined or referred, 0.13 ms each, work the bare parts do not do). The two gates
+cost 8 s (16 s in the first session, before the batch-level checks moved from GX's engine to
+pandas). First session, for comparison: 3.1x and 6.3x; peak RSS for 5M rows 2,450 MB with the
+whole loan history held, 799 MB with an empty one (``--no-history``).
 """
 
 from __future__ import annotations

@@ -35,3 +35,20 @@ def test_same_features_as_the_uncached_history(sqlite_wh: Warehouse, settings: S
     pd.testing.assert_frame_equal(exact, cached)
     again = feature_history(sqlite_wh, day, 12)
     assert again is feature_history(sqlite_wh, day, 12)  # served from the cache
+
+
+@pytest.mark.parametrize("tape", ["none", "stale"])
+def test_without_a_recent_tape_only_loans_that_can_have_matured_are_read(
+        sqlite_wh: Warehouse, settings: Settings, tape: str) -> None:
+    day = date(2024, 6, 20)
+    book = simulate_book(8_000, date(2022, 1, 1), day, seed=4)
+    load_book(sqlite_wh, book, "t")
+    kept = {"none": "1900-01-01", "stale": "2023-01-31"}[tape]  # stale: older than the window
+    sqlite_wh.execute("DELETE FROM repayments WHERE as_of_month > :m", {"m": kept})
+    apps = load_applications(sqlite_wh, day, day)
+    as_of, cfg = business_day_end(day), feature_config(settings)
+    history = feature_history(sqlite_wh, day, 12)
+    assert history["origination_date"].max() <= pd.Timestamp("2023-06-30")
+    assert len(history) < len(load_outcomes(sqlite_wh, day))
+    pd.testing.assert_frame_equal(build_features(apps, load_outcomes(sqlite_wh, day), as_of, cfg),
+                                  build_features(apps, history, as_of, cfg))
