@@ -22,8 +22,9 @@ parts 19.2 s (read 10.9, predict 1.5, insert 6.9); pipeline 42.5 s = 2.2x with a
 codes, 79.7 s = 4.1x with exact ones (the default: 39.3 s of it is XGBoost's exact pred_contribs
 for the ~30% declined or referred, 0.13 ms each, work the bare parts do not do). The two gates
 cost 8 s (16 s in the first session, before the batch-level checks moved from GX's engine to
-pandas). First session, for comparison: 3.1x and 6.3x; peak RSS for 5M rows 2,450 MB with the
-whole loan history held, 799 MB with an empty one (``--no-history``).
+pandas). Peak RSS for 5M rows: 782 MB (243 s, approximate reasons); it was 2,467 MB earlier the
+same day, when the loan history (3.87M loans, all booked on the scored date, so none can have
+matured) was still read whole on the path with no recent tape. First session: 3.1x and 6.3x.
 """
 
 from __future__ import annotations
