@@ -33,14 +33,13 @@ few of its own, e.g. a PTI above max_pti), and both equal what the flow reported
 no (application_id, model_version, role) occurs twice; the rerun skips every date and changes
 no count.
 
-Measured here (2 cores, load average 1.4-1.7 at start, November 2026; defaults 30 x 50,000,
-exact reason codes): SQLite 174.4 s wall for 1,496,914 scores (8,600 rows/s, 5.3 s of score_day
-per date, Prefect 14 s), peak RSS 695 MB (432 MB after imports); PostgreSQL 175.8 s (score_day
-162.6 s), 736 MB. Reruns skipped all 30 dates in 12.0 s and 9.7 s with counts unchanged. That
-run's per-date check still required quarantined == rows made invalid and failed on every date by
-the simulator's own 3 or so PTI > max_pti rows (2025-07-01: 96 = 93 applicant_age + 3 pti);
-every conservation, manifest, lock and duplicate check passed; the check now counts the
-applicant_age rule.
+Measured here (2 cores, November 2026; defaults 30 x 50,000, exact reason codes), second run,
+all checks passed (load 1.2-1.7 at start): SQLite 135.8 s wall for 1,496,914 scores (11,000
+rows/s, 4.2 s of score_day per date, Prefect 10 s), peak RSS 689 MB (432 MB after imports);
+PostgreSQL 177.1 s (8,450 rows/s), 734 MB; reruns skipped all 30 dates in 11.0 s and 11.1 s
+with counts unchanged. A first run (SQLite 174 s, PostgreSQL 176 s, 695 / 736 MB) failed only
+its own check "quarantined == rows made invalid": the simulator yields ~3 rows a date with a PTI
+above max_pti (2025-07-01: 96 = 93 applicant_age + 3 pti); the check now counts its own rule.
 """
 
 from __future__ import annotations
