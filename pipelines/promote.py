@@ -74,7 +74,7 @@ from models.registry import (
 from models.registry import rollback as registry_rollback
 from models.scaling import pd_to_score
 from pipelines.errors import CreditflowError
-from pipelines.history import feature_config, load_applications, load_outcomes
+from pipelines.history import feature_config, load_applications, shared_outcomes
 from pipelines.schema import promotion_audit
 from pipelines.score import SHADOW, model_specs
 from pipelines.settings import PromotionSettings, Settings, mask_secret, redact
@@ -584,7 +584,7 @@ def load_window(settings: Settings, wh: Warehouse, window: Mapping[str, Any]) ->
     start, end = date.fromisoformat(window["start"]), date.fromisoformat(window["end"])
     as_of = date.fromisoformat(window["as_of"])
     apps = load_applications(wh, start, end)
-    outcomes = load_outcomes(wh, as_of)
+    outcomes = shared_outcomes(wh, as_of)
     labels = label_applications(apps, outcomes, pd.Timestamp(as_of),
                                 settings.features.performance_window_months)
     bad = labels["bad"].to_numpy()

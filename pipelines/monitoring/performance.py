@@ -84,7 +84,7 @@ def load_realised(wh: Warehouse, as_of: date, window_months: int,
     """Champion scores of the given vintages joined to their labels as of ``as_of``: columns
     vintage, model_version, pd, bad (labelled loans only). Empty when nothing was scored then."""
     from features.target import label_applications
-    from pipelines.history import business_day_end, load_applications, load_outcomes
+    from pipelines.history import business_day_end, load_applications, shared_outcomes
 
     cols = ["vintage", "model_version", "pd", "bad"]
     if not vintages:
@@ -98,7 +98,7 @@ def load_realised(wh: Warehouse, as_of: date, window_months: int,
     if scores.empty:
         return pd.DataFrame(columns=cols)
     apps = load_applications(wh, start, end)
-    labels = label_applications(apps, load_outcomes(wh, as_of), business_day_end(as_of),
+    labels = label_applications(apps, shared_outcomes(wh, as_of), business_day_end(as_of),
                                 window_months)
     vintage = pd.Series(apps["business_date"].dt.to_period("M").to_numpy(),
                         index=apps["application_id"].to_numpy())

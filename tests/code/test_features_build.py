@@ -283,6 +283,25 @@ def test_dealer_history_matches_a_brute_force_reference(seed: int) -> None:
     np.testing.assert_allclose(out["dealer_bad_rate"], ref["dealer_bad_rate"], rtol=1e-13)
 
 
+def test_reusing_a_history_frame_gives_what_a_fresh_copy_gives() -> None:
+    """The history tables are kept for the last frame seen (a daily run reuses one shared frame
+    per tape month); other applications and another as_of on the same frame must read exactly
+    what a cold build reads."""
+    apps, hist = random_world(5)
+    cfg = FeatureConfig(dealer_prior_strength=7.0, base_rate=0.04)
+    for as_of, part in ((T("2024-06-30"), apps), (T("2023-03-31"), apps.iloc[::2]),
+                        (T("2024-12-31"), apps.iloc[1::3])):
+        warm = build_features(part, hist, as_of, cfg)
+        cold = build_features(part, hist.copy(), as_of, cfg)
+        pd.testing.assert_frame_equal(warm, cold, check_exact=True)
+        ref = reference_dealer(part, hist, as_of, cfg)
+        np.testing.assert_array_equal(warm["dealer_matured_loans"], ref["dealer_matured_loans"])
+    other = hist.iloc[: len(hist) // 2]  # a different frame is not served the last one's tables
+    np.testing.assert_array_equal(
+        build_features(apps, other, T("2024-06-30"), cfg)["dealer_matured_loans"],
+        reference_dealer(apps, other, T("2024-06-30"), cfg)["dealer_matured_loans"])
+
+
 def test_appending_future_rows_does_not_change_any_feature() -> None:
     apps, hist = random_world(11)
     as_of = T("2023-06-30 23:59:59")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from pipelines import tape_cache
-from pipelines.history import feature_history
+from pipelines.history import feature_history, load_outcomes, shared_outcomes
 from pipelines.monitoring import portfolio as R
 from pipelines.simulate import simulate_book
 from pipelines.warehouse import Warehouse
@@ -66,3 +66,15 @@ def test_reingested_tape_invalidates(wh: Warehouse) -> None:
         "expectations_failed": 0, "details": "{}", "report_path": None,
         "validated_at": pd.Timestamp("2030-01-01")}]))
     assert R.load_transition_counts(wh, DAY, 4) is not before
+
+
+def test_shared_outcomes_are_one_read_until_the_book_changes(wh: Warehouse) -> None:
+    """Training and the promotion after it label the same data date from one read."""
+    first = shared_outcomes(wh, DAY)
+    assert shared_outcomes(wh, DAY) is first
+    pd.testing.assert_frame_equal(first, load_outcomes(wh, DAY))
+    loan = wh.read("loans", "origination_date <= :d", {"d": DAY}).head(1)
+    wh.upsert("loans", loan.assign(loan_id="L-late", application_id="A-late"))
+    after = shared_outcomes(wh, DAY)
+    assert after is not first and "L-late" in set(after["loan_id"])
+    pd.testing.assert_frame_equal(after, load_outcomes(wh, DAY))
