@@ -172,21 +172,30 @@ def feature_history(wh: Warehouse, as_of: date, window_months: int) -> pd.DataFr
     least ``window_months`` before ``as_of``. If T, the newest tape month on or before ``as_of``,
     is later than that, ``load_outcomes(wh, T)`` holds every such loan and every tape row up to
     ``as_of`` (there are none after T), so its dealer history is exactly that of
-    ``load_outcomes(wh, as_of)``. Only loans originated by the month end of ``as_of - window``
-    are read, whatever the tape holds: no later loan can have matured, and holding every young
-    loan is what pushed the 5M-application scoring bench to 2.45 GB (0.8 GB with no history).
-    The cache (``pipelines.tape_cache``) is invalidated by a late tape, late loans or a
+    ``load_outcomes(wh, as_of)``. Only loans that can have matured are read, whatever the tape
+    holds (holding every young loan is what pushed the 5M-application scoring bench to
+    2.45 GB): those originated by the month end of ``d - window``, where d is the later of
+    ``as_of`` and a month after T. Every day until the next tape then reads the same rows
+    (a loan read early but not yet matured is not counted), so the read is shared by them
+    all. The cache (``pipelines.tape_cache``) is invalidated by a late tape, late loans or a
     re-ingested tape."""
     day = pd.Timestamp(as_of).date()
-    cut = (pd.Timestamp(day) - pd.DateOffset(months=window_months)
-           + pd.offsets.MonthEnd(0)).date()
     with wh.engine.connect() as conn:
         tape_month = conn.execute(text("SELECT MAX(as_of_month) FROM repayments WHERE "
                                        "as_of_month <= :d").bindparams(
             bindparam("d", type_=Date)), {"d": day}).scalar_one()
     if tape_month is None or pd.Timestamp(tape_month) < pd.Timestamp(day) - pd.DateOffset(
             months=window_months):  # no tape month to key a cache on: read as of the day
-        return load_outcomes(wh, day, originated_by=cut)
+        return load_outcomes(wh, day, originated_by=_maturity_cut(day, window_months))
     t = pd.Timestamp(tape_month).date()
+    cut = _maturity_cut(max(day, (pd.Timestamp(t) + pd.DateOffset(months=1)).date()),
+                        window_months)
     return cached(wh, "feature_history", t, (cut,),
                   lambda: load_outcomes(wh, t, originated_by=cut))
+
+
+def _maturity_cut(day: date, window_months: int) -> date:
+    """The last origination date of a loan that can have matured by the end of ``day``'s
+    month: the month end of ``day - window``."""
+    return (pd.Timestamp(day) - pd.DateOffset(months=window_months)
+            + pd.offsets.MonthEnd(0)).date()
