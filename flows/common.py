@@ -6,6 +6,7 @@ compute anything about credit themselves.
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 from typing import Any
 
@@ -21,6 +22,30 @@ def flow_settings() -> Settings:
     settings = Settings()
     configure_environment(settings)
     return settings
+
+
+def boot_api_in_background() -> threading.Thread | None:
+    """Start Prefect's temporary API server (used when no PREFECT_API_URL is set) in a
+    background thread, or return None if an API is configured. The server is a subprocess that
+    migrates its database (10-19 s on a new PREFECT_HOME), so it boots on the other core while
+    this process imports the flows and their libraries (5-7 s). Join the thread before the
+    first flow run: two callers starting the one server at once would race."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        return None
+
+    def boot() -> None:
+        from prefect.server.api.server import SubprocessASGIServer
+
+        try:
+            SubprocessASGIServer().start()
+        except Exception:  # the first flow run starts it again and reports why
+            return
+
+    thread = threading.Thread(target=boot, name="prefect-api-boot", daemon=True)
+    thread.start()
+    return thread
 
 
 def scheduled_date(explicit: date | None) -> date:

@@ -250,8 +250,13 @@ def demo(
     scored and monitored; drift alerts, retraining and promotion on evidence."""
 
     def action(settings: Settings) -> dict[str, Any]:
+        from flows.common import boot_api_in_background
+
+        booting = boot_api_in_background()
         from flows.demo import demo as demo_flow
 
+        if booting is not None:
+            booting.join()
         return demo_flow(days=days, per_day=per_day, scenario=scenario,
                          history_per_day=history_per_day, progress=not as_json)
 

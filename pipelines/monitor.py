@@ -250,9 +250,9 @@ def _champion(champion: dict, reference: pd.DataFrame) -> Champion:
 
 def _window(wh: Warehouse, day: _Day) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Applications (features built with the shared builder) and this champion's scores."""
-    from pipelines.history import load_applications
+    from pipelines.monitoring.window import window_applications
 
-    apps = load_applications(wh, day.window_start, day.business_date)
+    apps = window_applications(wh, day.window_start, day.business_date)
     stmt = text("SELECT application_id, pd, score, decision FROM scores WHERE role = 'champion' "
                 "AND model_version = :v AND business_date >= :s AND business_date <= :e"
                 ).bindparams(bindparam("s", type_=Date), bindparam("e", type_=Date))

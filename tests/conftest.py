@@ -83,11 +83,15 @@ def pg_wh(pg_url: str) -> Iterator[Warehouse]:
     """The session's PostgreSQL warehouse, emptied before each test."""
     wh = Warehouse(pg_url)
     wh.init()
+    from pipelines import tape_cache
+    from pipelines.monitoring import window
     from pipelines.schema import metadata
 
     with wh.begin() as conn:
         for table in reversed(metadata.sorted_tables):
             conn.execute(table.delete())
+    tape_cache.clear()  # the URL is reused: what an earlier test read must not be served
+    window.clear()
     yield wh
     wh.dispose()
 

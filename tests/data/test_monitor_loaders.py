@@ -98,3 +98,30 @@ def test_realised_performance_matches_the_truth(wh: Warehouse, book: Book) -> No
     assert abs(expected_auc(p) - M.auc(y, p)) < 3.5 * se
     assert abs(y.mean() - p.mean()) < 3.5 * np.sqrt(np.sum(p * (1 - p))) / y.size
     assert P.load_realised(wh, as_of, 12, []).empty
+
+
+def test_window_applications_read_by_date_equal_one_read_and_see_changes(wh: Warehouse) -> None:
+    from pipelines.history import load_applications
+    from pipelines.monitoring import window as W
+
+    W.clear()
+    start, end = date(2024, 3, 2), date(2024, 3, 15)
+    first = W.window_applications(wh, start, end)
+    pd.testing.assert_frame_equal(first, load_applications(wh, start, end))
+    # The next day's window: the 13 dates it shares are served from the cache, same result.
+    nxt = W.window_applications(wh, date(2024, 3, 3), date(2024, 3, 16))
+    pd.testing.assert_frame_equal(nxt, load_applications(wh, date(2024, 3, 3),
+                                                         date(2024, 3, 16)))
+    # A late application of a cached date, and a date's batch re-validated through the gate.
+    late = load_applications(wh, date(2024, 3, 10), date(2024, 3, 10)).head(1)
+    wh.upsert("applications", late.drop(columns=["known_bad"]).assign(
+        application_id="A-late", batch_id="late", application_ts=pd.Timestamp("2024-03-10 23:00")))
+    wh.upsert("validation_results", pd.DataFrame([{
+        "batch_id": "t", "suite": "applications", "status": "passed", "rows_in": 1,
+        "rows_passed": 1, "rows_quarantined": 0, "expectations_evaluated": 1,
+        "expectations_failed": 0, "details": "{}", "report_path": None,
+        "validated_at": pd.Timestamp("2030-01-01")}]))
+    again = W.window_applications(wh, start, end)
+    assert "A-late" in set(again["application_id"])
+    pd.testing.assert_frame_equal(again, load_applications(wh, start, end))
+    assert W.window_applications(wh, date(2030, 1, 1), date(2030, 1, 14)).empty
