@@ -10,6 +10,8 @@ each day with the same stages the production deployments run.
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -17,12 +19,18 @@ from typing import Any
 import pandas as pd
 
 from pipelines.book import load_book
+from pipelines.errors import CreditflowError
 from pipelines.ingest import ingest_frame
 from pipelines.settings import Settings
 from pipelines.simulate import Book, simulate_book
 from pipelines.warehouse import Warehouse
 
 HISTORY_BATCH = "demo-history"
+DEMO_MARK = "demo.json"  # in the home: what the demo made, so a rerun may remove it
+
+
+class DemoHomeError(CreditflowError):
+    """The home holds data the demo did not make: it is never written into."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,43 @@ class DemoPlan:
     def settings_for(self, settings: Settings) -> Settings:
         validation = settings.validation.model_copy(update={"data_docs": self.data_docs})
         return settings.model_copy(update={"validation": validation})
+
+
+def prepare_home(settings: Settings, plan: DemoPlan) -> None:
+    """Give the demo an empty warehouse and tracking store, so a rerun of ``make demo`` tells
+    the same story instead of a second one on top of the first: what an earlier demo made in
+    the default locations (marked by ``demo.json``) is removed; Prefect's home is kept (its
+    database is slow to create). A warehouse or store holding anything the demo did not make
+    (data of your own, a configured URL that is not empty) is refused, never written into."""
+    home, mark = settings.home, settings.home / DEMO_MARK
+    own = settings.warehouse_url is None and settings.mlflow_tracking_uri is None
+    if own and mark.is_file():
+        for name in ("warehouse.db", "mlflow.db"):
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                (home / f"{name}{suffix}").unlink(missing_ok=True)
+        for folder in (settings.artifact_root, settings.reports_dir):
+            shutil.rmtree(folder, ignore_errors=True)
+    elif _holds_data(settings):
+        raise DemoHomeError(
+            f"the demo writes a simulated book, and {home} holds data it did not make "
+            "(warehouse or MLflow store): set CREDITFLOW_HOME to an empty folder, or remove "
+            "this one")
+    settings.ensure_dirs()
+    mark.write_text(json.dumps({"days": plan.days, "per_day": plan.per_day,
+                                "scenario": plan.scenario}) + "\n", encoding="utf-8")
+
+
+def _holds_data(settings: Settings) -> bool:
+    if settings.mlflow_tracking_uri is None and (settings.home / "mlflow.db").exists():
+        return True
+    if settings.warehouse_url is None and not (settings.home / "warehouse.db").exists():
+        return False
+    wh = Warehouse(settings.warehouse)
+    try:
+        wh.init()
+        return wh.count("applications") > 0
+    finally:
+        wh.dispose()
 
 
 def simulate_demo_book(plan: DemoPlan, seed: int, default_rate: float,
