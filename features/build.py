@@ -221,24 +221,25 @@ def window_end(origination: pd.Series, months: int) -> pd.Series:
 
 @dataclass(frozen=True)
 class _DealerTables:
-    """The history side of dealer history. It does not depend on ``as_of``: an application at
-    ``t <= as_of`` is joined only to loans matured by ``t``, so loans maturing later are never
-    reached and need no filtering."""
+    """The history side of dealer history: loans matured by ``cap``, the month end of the
+    latest application time. An application at ``t`` is joined only to loans matured by ``t``,
+    so any cap at or after every ``t`` gives the same features; a month-end cap lets the calls
+    of one month (a day's scoring, its monitoring window) share one set of tables."""
 
     cum: pd.DataFrame  # per dealer and maturity time: cumulative matured and bad counts
     when: np.ndarray  # maturity times of all observed loans, sorted
     cum_bad: np.ndarray  # bads among the first n of them (cum_bad[0] = 0)
 
 
-_LAST_TABLES: tuple[weakref.ref, int, int, _DealerTables] | None = None
+_LAST_TABLES: tuple[weakref.ref, tuple[int, int, pd.Timestamp], _DealerTables] | None = None
 
 
-def _matured_loans(history: pd.DataFrame, window: int) -> pd.DataFrame:
-    """One row per observed loan: dealer, maturity time, bad flag."""
+def _matured_loans(history: pd.DataFrame, window: int, cap: pd.Timestamp) -> pd.DataFrame:
+    """One row per observed loan matured by ``cap``: dealer, maturity time, bad flag."""
     orig = as_datetime(history["origination_date"])
     mature_ts = window_end(orig, window)
     first_bad = as_datetime(history["first_bad_month"])
-    keep = as_datetime(history["last_tape_month"]).notna()
+    keep = as_datetime(history["last_tape_month"]).notna() & (mature_ts <= cap)
     bad = (first_bad.notna() & (first_bad <= mature_ts)).astype("float64")
     dealer = history["dealer_id"].astype(object)
     return pd.DataFrame({"dealer_id": dealer[keep].to_numpy(),
@@ -246,8 +247,8 @@ def _matured_loans(history: pd.DataFrame, window: int) -> pd.DataFrame:
                          "bad": bad[keep].to_numpy()})
 
 
-def _build_tables(history: pd.DataFrame, window: int) -> _DealerTables:
-    events = _matured_loans(history, window)
+def _build_tables(history: pd.DataFrame, window: int, cap: pd.Timestamp) -> _DealerTables:
+    events = _matured_loans(history, window, cap)
     order = np.argsort(events["mature_ts"].to_numpy(), kind="stable")
     when = events["mature_ts"].to_numpy()[order]
     cum_bad = np.concatenate([[0.0], np.cumsum(events["bad"].to_numpy()[order])])
@@ -259,17 +260,17 @@ def _build_tables(history: pd.DataFrame, window: int) -> _DealerTables:
     return _DealerTables(cum.sort_values("mature_ts", kind="stable"), when, cum_bad)
 
 
-def _dealer_tables(history: pd.DataFrame, window: int) -> _DealerTables:
-    """The tables of ``history``, rebuilt only for a new frame: a daily run builds features many
-    times from the same shared history frame (one per tape month, see
+def _dealer_tables(history: pd.DataFrame, window: int, cap: pd.Timestamp) -> _DealerTables:
+    """The tables of ``history`` up to ``cap``, rebuilt only for a new frame or cap: a daily run
+    builds features many times from the same shared history frame (one per tape month, see
     ``pipelines.tape_cache``), and building the tables is most of the cost (~0.1 s on 90k
     loans). The frame is treated as read-only, like every input of ``build_features``."""
     global _LAST_TABLES
-    last = _LAST_TABLES
-    if last is not None and last[0]() is history and last[1:3] == (len(history), window):
-        return last[3]
-    tables = _build_tables(history, window)
-    _LAST_TABLES = (weakref.ref(history), len(history), window, tables)
+    last, key = _LAST_TABLES, (len(history), window, cap)
+    if last is not None and last[0]() is history and last[1] == key:
+        return last[2]
+    tables = _build_tables(history, window, cap)
+    _LAST_TABLES = (weakref.ref(history), key, tables)
     return tables
 
 
@@ -298,9 +299,12 @@ def dealer_history(applications: pd.DataFrame, history: pd.DataFrame, as_of: pd.
                         "dealer_matured_loans": np.full(n_apps, np.nan)})
     if "dealer_id" not in applications.columns or n_apps == 0:
         return out
-    tables = _dealer_tables(history, config.performance_window_months)
     ts = as_datetime(applications["application_ts"]).to_numpy(dtype="datetime64[ns]")
     t = np.minimum(ts, as_of.to_datetime64().astype("datetime64[ns]"))
+    latest = pd.Series(t).max()
+    cap = (latest if pd.notna(latest) else as_of).normalize() + pd.offsets.MonthEnd(0)
+    tables = _dealer_tables(history, config.performance_window_months,
+                            cap + pd.Timedelta(days=1) - pd.Timedelta(1))
     has_dealer = applications["dealer_id"].notna().to_numpy()
     left = pd.DataFrame({"t": t[has_dealer],
                          "dealer_id": applications["dealer_id"].to_numpy(dtype=object)[has_dealer],
