@@ -102,6 +102,7 @@ class _Day:
     roll_matrix: pd.DataFrame | None = None
     curves: pd.DataFrame | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    experiment_id: str = ""
 
     def add(self, metric: str, value: float | None, segment: str = "all",
             band: str | None = None, details: dict | None = None,
@@ -145,7 +146,8 @@ def monitor_day(settings: Settings, wh: Warehouse, business_date: date,
     from models.registry import ensure_experiment
 
     day.report_dir.mkdir(parents=True, exist_ok=True)
-    ensure_experiment(settings.tracking_uri, cfg.experiment_name, settings.artifact_root)
+    day.experiment_id = ensure_experiment(settings.tracking_uri, cfg.experiment_name,
+                                          settings.artifact_root)
     with day.timed("load"):
         apps, scores = _window(wh, day)
     with day.timed("drift"):
@@ -804,14 +806,13 @@ def _mlflow_metrics(metrics: pd.DataFrame) -> dict[str, float]:
 
 def _log_mlflow(day: _Day, metrics: pd.DataFrame, paths: dict[str, Path],
                 decision: RetrainDecision) -> str:
-    from models.registry import client_for, ensure_experiment, resume_run, start_run
+    from models.registry import client_for, resume_run, start_run
 
     s = day.settings
     uri, exp_name = s.tracking_uri, s.monitoring.experiment_name
-    exp_id = ensure_experiment(uri, exp_name, s.artifact_root)
     label = day.business_date.isoformat()
-    found = client_for(uri).search_runs([exp_id], filter_string=f"tags.business_date = '{label}'",
-                                        max_results=1)
+    found = client_for(uri).search_runs(
+        [day.experiment_id], filter_string=f"tags.business_date = '{label}'", max_results=1)
     run = (resume_run(uri, found[0].info.run_id) if found else
            start_run(uri, exp_name, s.artifact_root, run_name=f"monitor-{label}",
                      tags={"business_date": label}))
