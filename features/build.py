@@ -274,6 +274,11 @@ def _dealer_tables(history: pd.DataFrame, window: int, cap: pd.Timestamp) -> _De
     return tables
 
 
+def _end_of_month(ts: pd.Timestamp) -> pd.Timestamp:
+    """The last instant of ``ts``'s month."""
+    return ts.normalize() + pd.offsets.MonthEnd(0) + pd.Timedelta(days=1) - pd.Timedelta(1)
+
+
 def _portfolio_prior(tables: _DealerTables, t: np.ndarray, config: FeatureConfig) -> np.ndarray:
     """Portfolio bad rate over loans matured by each ``t``, smoothed toward base_rate."""
     n = np.searchsorted(tables.when, t, side="right")  # loans with mature_ts <= t
@@ -302,9 +307,8 @@ def dealer_history(applications: pd.DataFrame, history: pd.DataFrame, as_of: pd.
     ts = as_datetime(applications["application_ts"]).to_numpy(dtype="datetime64[ns]")
     t = np.minimum(ts, as_of.to_datetime64().astype("datetime64[ns]"))
     latest = pd.Series(t).max()
-    cap = (latest if pd.notna(latest) else as_of).normalize() + pd.offsets.MonthEnd(0)
     tables = _dealer_tables(history, config.performance_window_months,
-                            cap + pd.Timedelta(days=1) - pd.Timedelta(1))
+                            _end_of_month(latest if pd.notna(latest) else as_of))
     has_dealer = applications["dealer_id"].notna().to_numpy()
     left = pd.DataFrame({"t": t[has_dealer],
                          "dealer_id": applications["dealer_id"].to_numpy(dtype=object)[has_dealer],
