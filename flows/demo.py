@@ -23,11 +23,11 @@ from flows.monitoring import load_champion, monitor
 from flows.training import training
 from pipelines.demo import (
     DemoPlan,
+    claim_home,
     day_feed,
     ingest_day,
     load_history,
     markdown_table,
-    prepare_home,
     simulate_demo_book,
 )
 from pipelines.demo import weekly_table as demo_weekly_table
@@ -60,7 +60,7 @@ def demo(days: int = 120, per_day: int = 400, scenario: str = "used_car_mix",
     settings = plan.settings_for(flow_settings())
     logger = get_run_logger()
     t0 = time.perf_counter()
-    prepare_home(settings, plan)
+    claim_home(settings, plan)
     wh = warehouse_for(settings.warehouse)
     wh.init()
     book = simulate_demo_book(plan, settings.seed, settings.simulate.default_rate,

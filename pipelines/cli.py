@@ -251,7 +251,9 @@ def demo(
 
     def action(settings: Settings) -> dict[str, Any]:
         from flows.common import boot_api_in_background
+        from pipelines.demo import reset_home
 
+        reset_home(settings)  # before anything in this process opens the stores
         booting = boot_api_in_background()
         from flows.demo import demo as demo_flow
 

@@ -69,23 +69,33 @@ class DemoPlan:
         return settings.model_copy(update={"validation": validation})
 
 
-def prepare_home(settings: Settings, plan: DemoPlan) -> None:
-    """Give the demo an empty warehouse and tracking store, so a rerun of ``make demo`` tells
-    the same story instead of a second one on top of the first: what an earlier demo made in
-    the default locations (marked by ``demo.json``) is removed; Prefect's home is kept (its
-    database is slow to create). A warehouse or store holding anything the demo did not make
-    (data of your own, a configured URL that is not empty) is refused, never written into."""
-    home, mark = settings.home, settings.home / DEMO_MARK
+def reset_home(settings: Settings) -> bool:
+    """Remove what an earlier demo made in the default locations of this home (marked by
+    ``demo.json``): the warehouse, the MLflow store and artifacts, the reports. Prefect's home
+    is kept (its database is slow to create). Call it in a fresh process, before anything has
+    opened the stores: an engine still holding the old files would write into removed ones.
+    Returns whether anything was removed."""
+    home = settings.home
     own = settings.warehouse_url is None and settings.mlflow_tracking_uri is None
-    if own and mark.is_file():
-        for name in ("warehouse.db", "mlflow.db"):
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                (home / f"{name}{suffix}").unlink(missing_ok=True)
-        for folder in (settings.artifact_root, settings.reports_dir):
-            shutil.rmtree(folder, ignore_errors=True)
-    elif _holds_data(settings):
+    if not (own and (home / DEMO_MARK).is_file()):
+        return False
+    for name in ("warehouse.db", "mlflow.db"):
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            (home / f"{name}{suffix}").unlink(missing_ok=True)
+    for folder in (settings.artifact_root, settings.reports_dir):
+        shutil.rmtree(folder, ignore_errors=True)
+    return True
+
+
+def claim_home(settings: Settings, plan: DemoPlan) -> None:
+    """Mark the home as the demo's, refusing one that holds data the demo did not make (data of
+    your own, a configured URL that is not empty): a simulated book is never written into it.
+    ``creditflow demo`` runs ``reset_home`` first, so a rerun tells the same story instead of
+    a second one on top of the first."""
+    mark = settings.home / DEMO_MARK
+    if not mark.is_file() and _holds_data(settings):
         raise DemoHomeError(
-            f"the demo writes a simulated book, and {home} holds data it did not make "
+            f"the demo writes a simulated book, and {settings.home} holds data it did not make "
             "(warehouse or MLflow store): set CREDITFLOW_HOME to an empty folder, or remove "
             "this one")
     settings.ensure_dirs()

@@ -1,5 +1,6 @@
-"""The demo runs on an empty home: a rerun removes what the last demo made (and only that), and
-a home holding data the demo did not make is refused before anything is written."""
+"""The demo runs on an empty home: `creditflow demo` first removes what the last demo made (and
+only that), and a home holding data the demo did not make is refused before anything is
+written."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines.demo import DEMO_MARK, DemoHomeError, DemoPlan, prepare_home
+from pipelines.demo import DEMO_MARK, DemoHomeError, DemoPlan, claim_home, reset_home
 from pipelines.settings import Settings
 from pipelines.warehouse import Warehouse
 
@@ -24,20 +25,22 @@ def _one_application(wh: Warehouse) -> None:
 
 def test_a_new_home_is_marked_and_kept_as_it_is(home: Path) -> None:
     s = Settings()
-    prepare_home(s, PLAN)
+    assert not reset_home(s)
+    claim_home(s, PLAN)
     assert (home / DEMO_MARK).is_file()
     assert not (home / "warehouse.db").exists()
 
 
 def test_a_rerun_removes_the_last_demo_but_keeps_prefect(home: Path) -> None:
     s = Settings()
-    prepare_home(s, PLAN)
+    claim_home(s, PLAN)
     _one_application(Warehouse(s.warehouse))
     (home / "mlflow.db").write_bytes(b"store")
     (s.reports_dir / "drift" / "x.html").parent.mkdir(parents=True)
     (s.reports_dir / "drift" / "x.html").write_text("report")
     (s.prefect_home / "prefect.db").write_bytes(b"db")
-    prepare_home(s, PLAN)
+    assert reset_home(s)
+    claim_home(s, PLAN)
     assert not (home / "warehouse.db").exists() and not (home / "mlflow.db").exists()
     assert not (s.reports_dir / "drift").exists()
     assert (s.prefect_home / "prefect.db").read_bytes() == b"db"
@@ -51,8 +54,9 @@ def test_data_the_demo_did_not_make_is_refused_untouched(home: Path, what: str) 
         _one_application(Warehouse(s.warehouse))
     else:
         (home / "mlflow.db").write_bytes(b"store")
+    assert not reset_home(s)  # not the demo's: nothing removed
     with pytest.raises(DemoHomeError, match="CREDITFLOW_HOME"):
-        prepare_home(s, PLAN)
+        claim_home(s, PLAN)
     assert not (home / DEMO_MARK).exists()
     assert (home / ("warehouse.db" if what == "warehouse" else "mlflow.db")).exists()
 
@@ -61,5 +65,5 @@ def test_an_empty_warehouse_of_your_own_is_used(home: Path) -> None:
     s = Settings()
     s.ensure_dirs()
     Warehouse(s.warehouse).init()  # e.g. `creditflow init` ran first
-    prepare_home(s, PLAN)
+    claim_home(s, PLAN)
     assert (home / DEMO_MARK).is_file()
