@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import inspect
 
 from pipelines.book import load_book
 from pipelines.errors import CreditflowError
@@ -109,9 +110,8 @@ def _holds_data(settings: Settings) -> bool:
     if settings.warehouse_url is None and not (settings.home / "warehouse.db").exists():
         return False
     wh = Warehouse(settings.warehouse)
-    try:
-        wh.init()
-        return wh.count("applications") > 0
+    try:  # looked at, not migrated: a check must not change a database it may refuse
+        return inspect(wh.engine).has_table("applications") and wh.count("applications") > 0
     finally:
         wh.dispose()
 
