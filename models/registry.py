@@ -29,6 +29,7 @@ import logging
 import math
 import os
 import re
+import sqlite3
 import tempfile
 import threading
 import time
@@ -515,13 +516,18 @@ def _check_contract(model: PDModel, meta: Model) -> None:
 # promotion
 
 
-def default_lock_path(tracking_uri: str) -> Path | None:
-    """``<db>.aliases.lock`` for a local SQLite store, else None."""
+def sqlite_file(tracking_uri: str) -> Path | None:
+    """The database file of a local SQLite store, else None."""
     prefix = "sqlite:///"
     if not tracking_uri.startswith(prefix):
         return None
-    db = tracking_uri[len(prefix):].split("?", 1)[0]
-    return Path(f"{db}.aliases.lock")
+    return Path(tracking_uri[len(prefix):].split("?", 1)[0])
+
+
+def default_lock_path(tracking_uri: str) -> Path | None:
+    """``<db>.aliases.lock`` for a local SQLite store, else None."""
+    db = sqlite_file(tracking_uri)
+    return None if db is None else Path(f"{db}.aliases.lock")
 
 
 @contextmanager
@@ -605,3 +611,49 @@ def rollback(tracking_uri: str, name: str, *, lock_path: str | Path | None = Non
         after = aliases(tracking_uri, name)
     return {"name": name, "champion": target, "demoted": demoted, "before": before,
             "after": after}
+
+
+# ---------------------------------------------------------------------------------------------
+# a moved store
+
+# Where an MLflow 3 SQLite store records absolute artifact locations (MLflow has no API to
+# change them). model_versions.source is "models:/<id>" for models logged here; it is rewritten
+# too in case a version was registered from a path.
+STORE_PATH_COLUMNS = (("experiments", "artifact_location"), ("runs", "artifact_uri"),
+                      ("logged_models", "artifact_location"), ("model_versions", "source"),
+                      ("model_versions", "storage_location"))
+
+
+def relocate_store(tracking_uri: str, old_root: Path, new_root: Path) -> int:
+    """Rewrite every artifact location under ``old_root`` (as a ``file://`` URI or a plain
+    path) to the same place under ``new_root``, in one transaction; locations elsewhere are not
+    touched. Returns how many values changed (0 for a store that is not a local SQLite file).
+    Run it before anything in the process has written to a run: MLflow caches each run's
+    artifact location per process, so that cache is emptied too."""
+    db = sqlite_file(tracking_uri)
+    if db is None or not db.is_file():
+        return 0
+    pairs = [(old_root.as_uri(), new_root.as_uri()), (str(old_root), str(new_root))]
+    changed = 0
+    conn = sqlite3.connect(db, timeout=30, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for table, column in STORE_PATH_COLUMNS:
+            for old, new in pairs:
+                # an exact prefix (LIKE would read '_' in a path as a wildcard), whole segments
+                changed += conn.execute(
+                    f"UPDATE {table} SET {column} = :new || substr({column}, :n + 1) "
+                    f"WHERE substr({column}, 1, :n) = :old "
+                    f"AND (length({column}) = :n OR substr({column}, :n + 1, 1) = '/')",
+                    {"old": old, "new": new, "n": len(old)}).rowcount
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.close()
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    tracking_utils._artifact_repos_cache.clear()
+    return changed

@@ -24,6 +24,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="creditflow: a credit-risk (PD) pipeline for auto finance.")
 config_app = typer.Typer(no_args_is_help=True, help="Inspect the configuration.")
 app.add_typer(config_app, name="config")
+home_app = typer.Typer(no_args_is_help=True, help="The home folder (CREDITFLOW_HOME).")
+app.add_typer(home_app, name="home")
 console = Console(stderr=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON summary object on stdout.")]
@@ -370,6 +372,25 @@ def config_show(as_json: JsonOpt = False, debug: DebugOpt = False) -> None:
         Console().print_json(json.dumps(summary, default=str))
 
     run(action, as_json, debug, render)
+
+
+@home_app.command("relocate")
+def home_relocate(
+    moved_from: Annotated[Path, typer.Option("--from", help="Where the home was before.")],
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Rewrite the paths a copied or moved home recorded under its old place. Every command
+    does this by itself for a home that records where it is (home.json); this is for a home
+    made before it did."""
+    from pipelines.home import open_home
+
+    def action(settings: Settings) -> dict[str, Any]:
+        done = open_home(settings, moved_from)
+        return done or {"from": str(moved_from), "to": str(settings.home), "mlflow": 0,
+                        "warehouse": 0}
+
+    run(action, as_json, debug)
 
 
 @config_app.command("docs")

@@ -312,9 +312,13 @@ def disable_telemetry() -> None:
 
 
 def configure_environment(settings: Settings) -> None:
-    """Point Prefect and MLflow at the project-local home (only where the user has not already)."""
+    """Point Prefect and MLflow at the project-local home (only where the user has not already);
+    a home copied or moved from elsewhere has its recorded paths rewritten first."""
+    from pipelines.home import open_home
+
     disable_telemetry()
     settings.ensure_dirs()
+    open_home(settings)
     os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")

@@ -5,7 +5,6 @@ registered for the whole suite in tests/conftest.py (integration and reliability
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
-from models.registry import move_aliases_atomically
+from models.registry import move_aliases_atomically, relocate_store
 from pipelines.book import load_book
 from pipelines.settings import Settings, SimulateSettings, configure_environment
 from pipelines.simulate import simulate_book
@@ -63,9 +62,8 @@ def trained_home(trained_home_template: Path, tmp_path: Path,
 
 
 # MLflow stores absolute artifact locations: without this, a copy would read (and a test that
-# corrupts or adds artifacts would write) the template's files, shared by every test.
-_ARTIFACT_COLUMNS = {"experiments": "artifact_location", "runs": "artifact_uri",
-                     "logged_models": "artifact_location", "model_versions": "storage_location"}
+# corrupts or adds artifacts would write) the template's files, shared by every test. (The CLI
+# and the flows do the same by themselves: pipelines.home; tests call stages directly.)
 
 
 def forget_artifact_locations() -> None:
@@ -77,10 +75,7 @@ def forget_artifact_locations() -> None:
 
 
 def _relocate_artifacts(db: Path, old: Path, new: Path) -> None:
-    with sqlite3.connect(db) as conn:
-        for table, column in _ARTIFACT_COLUMNS.items():
-            conn.execute(f"UPDATE {table} SET {column} = replace({column}, ?, ?)",
-                         (str(old.resolve()), str(new.resolve())))
+    relocate_store(f"sqlite:///{db}", old.resolve(), new.resolve())
 
 
 @pytest.fixture
