@@ -58,7 +58,9 @@ def scheduled_date(explicit: date | None) -> date:
     scheduled = flow_run.scheduled_start_time
     if scheduled is None:  # pragma: no cover - Prefect always sets it inside a flow run
         raise ValueError("no business date given and the run has no scheduled time")
-    return scheduled.date()
+    # a plain date: Prefect's is a pendulum Date, which the sqlite3 driver cannot bind (every
+    # scheduled run failed on it; runs started by hand with a date never went this way)
+    return date(scheduled.year, scheduled.month, scheduled.day)
 
 
 def current_run_id() -> str | None:

@@ -19,7 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from flows.common import flow_settings
-from flows.monitoring import load_champion, monitor
+from flows.monitoring import load_champion, monitor, start_retraining
 from flows.training import training
 from pipelines.demo import (
     DemoPlan,
@@ -78,8 +78,7 @@ def demo(days: int = 120, per_day: int = 400, scenario: str = "used_car_mix",
             result = monitor(settings, day, champion, plan.plots_on(day))
             if result.decision.fire:
                 retrainings.append({"day": day.isoformat(), "reasons": result.decision.reasons,
-                                    **training(triggered_by="monitoring: " + "; ".join(
-                                        result.decision.reasons))})
+                                    **start_retraining(settings, day, result.decision)})
                 champion = load_champion(settings)
             bar.advance(job)
     return _finish(settings, wh, plan, first, retrainings, time.perf_counter() - t0)

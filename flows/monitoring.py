@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.common import IO_RETRIES, alert_on_failure, flow_settings, scheduled_date
 from pipelines.champion import current_champion
 from pipelines.monitor import MonitorResult, monitor_day, summary_markdown
+from pipelines.monitoring.policy import RetrainDecision, record_launch
 from pipelines.settings import Settings
 from pipelines.warehouse import warehouse_for
 
@@ -32,17 +33,28 @@ def monitor(settings: Settings, business_date: date, champion: Any,
                        champion.reference, champion.description, plots)
 
 
-def start_retraining(settings: Settings, reasons: list[str]) -> dict[str, Any]:
-    """One retraining run for this episode (the policy's cool-down already held back repeats)."""
-    triggered_by = "monitoring: " + "; ".join(reasons)
+def start_retraining(settings: Settings, day: date,
+                     decision: RetrainDecision) -> dict[str, Any]:
+    """One retraining run per trigger: the policy's cool-down holds back repeats across days,
+    the trigger's run id (recorded before the launch, and Prefect's idempotency key) holds
+    back a second run when the same day is monitored again."""
+    if decision.launched is not None:
+        get_run_logger().info("retraining for %s already started: %s", decision.run_id,
+                              decision.launched)
+        return {**decision.launched, "already_started": True}
+    triggered_by = f"monitoring {day.isoformat()}: " + "; ".join(decision.reasons)
+    wh = warehouse_for(settings.warehouse)
     if settings.prefect_api_url:
         from prefect.deployments import run_deployment
 
         run = run_deployment(RETRAINING_DEPLOYMENT, parameters={"triggered_by": triggered_by},
-                             timeout=0)
-        return {"deployment": RETRAINING_DEPLOYMENT, "flow_run_id": str(run.id)}
+                             timeout=0, idempotency_key=decision.run_id)
+        launch = {"deployment": RETRAINING_DEPLOYMENT, "flow_run_id": str(run.id)}
+        record_launch(wh, day, launch)
+        return launch
     from flows.training import training
 
+    record_launch(wh, day, {"subflow": "training", "started": True})
     return training(triggered_by=triggered_by)
 
 
@@ -61,5 +73,5 @@ def daily_monitoring(business_date: date | None = None, retrain: bool = True) ->
                                "alerts": result.alert_keys(),
                                "retrain": result.decision.status}
     if retrain and result.decision.fire:
-        summary["retraining"] = start_retraining(settings, result.decision.reasons)
+        summary["retraining"] = start_retraining(settings, day, result.decision)
     return summary

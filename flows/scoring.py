@@ -38,6 +38,7 @@ from pipelines.score import (
     score_chunk,
     score_day,
     sequential,
+    unscored_dates,
 )
 from pipelines.settings import Settings
 from pipelines.warehouse import warehouse_for
@@ -96,13 +97,30 @@ def daily_scoring(business_date: date | None = None, force: bool = False,
                   parallel: bool = False) -> dict[str, Any]:
     settings = flow_settings()
     day = scheduled_date(business_date)
+    mapper = on_task_runner if parallel else sequential
+    if business_date is None:  # unattended: first the days an earlier run could not score
+        catch_up(settings, day, mapper)
     result = score_day(settings, warehouse_for(settings.warehouse), day, force=force,
-                       run_id=current_run_id(),
-                       map_chunks=on_task_runner if parallel else sequential)
+                       run_id=current_run_id(), map_chunks=mapper)
     _log(result)
     create_markdown_artifact(day_summary_markdown(result), key=f"scoring-{day.isoformat()}",
                              description=f"daily scoring {day}")
     return result.summary()
+
+
+def catch_up(settings: Settings, day: date, mapper: Any) -> list[ScoreResult]:
+    """Score the dates before ``day`` (``scoring.catch_up_days``) whose applications arrived
+    after their own run found nothing: a day refused as not loaded is not lost."""
+    wh = warehouse_for(settings.warehouse)
+    parent = current_run_id() or "catch-up"
+    results = []
+    for missed in unscored_dates(wh, day, settings.scoring.catch_up_days):
+        get_run_logger().warning("business date %s has applications but no completed scoring "
+                                 "run: scoring it now", missed)
+        results.append(score_day(settings, wh, missed, run_id=f"{parent}:{missed.isoformat()}",
+                                 map_chunks=mapper))
+        _log(results[-1])
+    return results
 
 
 def run_daily_scoring(business_date: date, force: bool = False,

@@ -58,6 +58,7 @@ class RetrainDecision:
     status: str  # triggered | suppressed | quiet
     run_id: str | None = None  # the manifest row (and idempotency key) when not quiet
     last_trigger: date | None = None  # the earlier trigger that holds the cool-down
+    launched: dict | None = None  # the retraining this trigger already started, if any
 
 
 def _known(value: float | None) -> bool:
@@ -129,6 +130,20 @@ def _record(wh: Warehouse, business_date: date, status: str, reasons: list[str],
     return run_id_for(business_date)
 
 
+def record_launch(wh: Warehouse, business_date: date, launch: dict) -> None:
+    """Put the retraining a trigger starts on its manifest row, BEFORE it starts: a rerun of
+    the day finds it and does not start a second one (at most one retraining per trigger; a
+    launch that died is retried by hand or by the next episode)."""
+    previous = _recorded(wh, business_date)
+    if previous is None:
+        raise ValueError(f"no retrain trigger recorded for {business_date}")
+    details = {**json.loads(previous["details"] or "{}"), "launched": launch}
+    stmt = text("UPDATE run_manifest SET details = :d WHERE run_id = :r")
+    with wh.engine.begin() as conn:
+        conn.execute(stmt, {"d": json.dumps(details, default=str),
+                            "r": run_id_for(business_date)})
+
+
 def decide_retrain(settings: Settings, wh: Warehouse, business_date: date,
                    inputs: PolicyInputs, model_version: str | None = None) -> RetrainDecision:
     """Apply the policy for one business date and record the outcome (see module docstring)."""
@@ -136,7 +151,7 @@ def decide_retrain(settings: Settings, wh: Warehouse, business_date: date,
     if previous is not None and previous["status"] == TRIGGERED:
         stored = json.loads(previous["details"] or "{}")
         return RetrainDecision(True, list(stored.get("reasons", [])), TRIGGERED,
-                               run_id_for(business_date))
+                               run_id_for(business_date), launched=stored.get("launched"))
     reasons = retrain_reasons(inputs, settings.monitoring)
     if not reasons:
         return RetrainDecision(False, [], QUIET)

@@ -4,7 +4,7 @@ corrupted artifact; idempotency again on PostgreSQL when it is reachable."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +19,15 @@ from models.registry import load_pd_model, register_pd_model, start_run
 from pipelines.book import load_book
 from pipelines.history import business_day_end, feature_config, load_applications, load_outcomes
 from pipelines.score import (
+    DayNotLoadedError,
     ScoreResult,
     ScoringError,
+    day_completed,
     day_summary_markdown,
     manifest_rows,
     score_day,
+    scoring_policy,
+    unscored_dates,
 )
 from pipelines.settings import Settings
 from pipelines.simulate import simulate_book
@@ -166,7 +170,8 @@ def register_champion_without(settings: Settings, wh: Warehouse, feature: str) -
     calibrator = load_pd_model(settings.tracking_uri, "creditflow-pd", version="1").calibrator
     model = PDModel.from_training(booster, calibrator, X, {}, {})
     run = start_run(settings.tracking_uri, "test-signature", settings.artifact_root)
-    version = register_pd_model(run, model, X, "creditflow-pd", alias="champion")
+    version = register_pd_model(run, model, X, "creditflow-pd", alias="champion",
+                                policy=scoring_policy(settings))
     run.finish()
     return version
 
@@ -182,16 +187,46 @@ def test_signature_mismatch_is_a_clear_error_and_nothing_is_written(
     assert wh.count("run_manifest") == 0
 
 
-def test_day_without_applications_completes_with_zero_rows(trained_settings: Settings) -> None:
+def late_applications(wh: Warehouse, day: date, n: int = 3) -> None:
+    """``n`` of DAY's applications arriving for ``day`` under new ids (a late feed)."""
+    apps = wh.read("applications", where="business_date = :d", params={"d": DAY},
+                   order_by="application_id").head(n)
+    apps["application_id"] = [f"LATE{day:%m%d}{i}" for i in range(n)]
+    shift = pd.Timestamp(day) - pd.Timestamp(DAY)
+    apps["business_date"] = day
+    apps["application_ts"] = pd.to_datetime(apps["application_ts"]) + shift
+    wh.upsert("applications", apps)
+
+
+def test_day_not_loaded_yet_is_refused_then_scored_once_it_arrives(
+        trained_settings: Settings) -> None:
     wh = Warehouse.from_settings(trained_settings)
+    with pytest.raises(DayNotLoadedError, match=r"2025-07-15: no applications loaded .*"
+                                                r"latest loaded: 2025-06-30"):
+        score_day(trained_settings, wh, EMPTY_DAY)
+    assert not day_completed(wh, EMPTY_DAY)  # the day is not locked as done
+    assert manifest_rows(wh, EMPTY_DAY)["status"].tolist() == ["failed"]
+    late_applications(wh, EMPTY_DAY)
+    assert unscored_dates(wh, EMPTY_DAY + timedelta(days=1), 7) == [EMPTY_DAY]
     result = score_day(trained_settings, wh, EMPTY_DAY)
+    assert result.status == "completed" and result.counts["read"] == 3
+    assert len(day_scores(wh, EMPTY_DAY)) == 3
+    assert unscored_dates(wh, EMPTY_DAY + timedelta(days=1), 7) == []
+
+
+def test_day_without_applications_before_a_loaded_day_completes_with_zero_rows(
+        trained_settings: Settings) -> None:
+    wh = Warehouse.from_settings(trained_settings)
+    late_applications(wh, EMPTY_DAY)
+    quiet = EMPTY_DAY - timedelta(days=3)  # the feed has moved past it: a day with no business
+    result = score_day(trained_settings, wh, quiet)
     assert result.status == "completed"
     assert result.counts == {"read": 0, "scored": 0, "quarantined": 0, "shadow_scored": 0}
-    assert day_scores(wh, EMPTY_DAY).empty
-    manifest = manifest_rows(wh, EMPTY_DAY)
+    assert day_scores(wh, quiet).empty
+    manifest = manifest_rows(wh, quiet)
     assert manifest["status"].tolist() == ["completed"]
     assert manifest["counts"].iloc[0]["read"] == 0
-    assert score_day(trained_settings, wh, EMPTY_DAY).status == "skipped"
+    assert score_day(trained_settings, wh, quiet).status == "skipped"
     assert "| scored | 0 |" in day_summary_markdown(result)
 
 
