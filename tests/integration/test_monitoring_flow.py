@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from models.registry import aliases
+from models.registry import aliases, client_for
 from pipelines.cli import app
 from pipelines.score import score_day
 from pipelines.settings import Settings
@@ -59,3 +59,9 @@ def test_retrain_trigger_runs_training_and_promotion(trained_home: Path, prefect
     assert aliases(s.tracking_uri, s.training.registered_model_name)["champion"] in ("1", "2")
     again = daily_monitoring(business_date=DAY + timedelta(days=1))
     assert "retraining" not in again  # one retraining per episode (cool-down)
+    rerun = daily_monitoring(business_date=DAY)  # the same trigger again: no second training
+    assert rerun["retrain"] == "triggered" and rerun["retraining"]["already_started"]
+    versions = client_for(s.tracking_uri).search_model_versions(
+        f"name = '{s.training.registered_model_name}'")
+    assert sorted(str(v.version) for v in versions) == ["1", "2"]
+    assert wh.count("promotion_audit") == 1
