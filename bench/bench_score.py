@@ -50,6 +50,7 @@ from sqlalchemy import Date, Index, MetaData, Table, bindparam, text
 
 import pipelines.score as score
 from features import build_features
+from models import policy
 from models.registry import get_alias_version, load_pd_model, move_aliases_atomically
 from pipelines import tape_cache
 from pipelines.book import load_book
@@ -178,8 +179,7 @@ def bare_insert(wh: Warehouse) -> tuple[float, int]:
 # -- the pipeline, its steps timed --------------------------------------------------------------
 
 STEPS = {"read chunk": ("load_applications",), "applications gate + scores gate": ("run_gate",),
-         "features": ("build_features",), "reason codes": ("reason_columns",),
-         "loan history": ("feature_history",)}
+         "features": ("build_features",), "loan history": ("feature_history",)}
 
 
 @contextmanager
@@ -204,6 +204,7 @@ def step_timers() -> Iterator[dict[str, float]]:
     for label, names in STEPS.items():
         for name in names:
             wrap(score, name, label)
+    wrap(policy, "reason_columns", "reason codes")  # score_rows, shared with the served model
     wrap(score.PDModel, "predict_pd", "predict + calibrate")
     wrap(score.Warehouse, "upsert", "upsert scores")
     try:

@@ -14,9 +14,12 @@ from mlflow import MlflowClient
 
 from models import registry as R
 from models.pd_model import ModelSignatureError, PDModel
+from models.policy import ScoringPolicy
 from pipelines.settings import disable_telemetry
 
 disable_telemetry()
+POLICY = ScoringPolicy(base_score=600.0, base_odds=50.0, pdo=20.0, approve_at=570.0,
+                       decline_below=535.0)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,7 @@ def registered(store, book, pd_model) -> tuple[str, str, R.TrackedRun]:
     run = _run(store)
     run.log_metrics({"oot_auc": 0.75})
     version = R.register_pd_model(run, pd_model, book.X_train, "pd-reload",
-                                  version_tags={"config_hash": "abc"})
+                                  version_tags={"config_hash": "abc"}, policy=POLICY)
     R.log_reference(run, R.build_reference(pd_model, book.X_train, max_rows=1000))
     run.finish()
     return "pd-reload", version, run
@@ -63,6 +66,8 @@ def test_registered_version_records_run_and_tags(store, registered):
     model_dir = _model_dir(store, name, version)
     assert str(model_dir).startswith(store["artifacts"])
     assert (model_dir / "MLmodel").exists() and (model_dir / "input_example.json").exists()
+    assert (model_dir / "artifacts" / "spec.json").exists()
+    assert len(info["tags"][R.SHA256_TAG]) == 64
 
 
 def test_reference_round_trip(store, pd_model, book, registered):
@@ -84,9 +89,9 @@ def _model_dir(store, name: str, version: str) -> Path:
 def test_missing_or_corrupted_artifact_names_the_version(store, book, pd_model):
     run = _run(store, "corrupt")
     name = "pd-corrupt"
-    version = R.register_pd_model(run, pd_model, book.X_train, name)
+    version = R.register_pd_model(run, pd_model, book.X_train, name, policy=POLICY)
     model_dir = _model_dir(store, name, version)
-    (model_dir / "model.ubj").write_bytes(b"not a booster")
+    (model_dir / "artifacts" / "booster.ubj").write_bytes(b"not a booster")
     with pytest.raises(R.RegistryError, match=f"{name} version {version}"):
         R.load_pd_model(store["uri"], name, version=version)
     shutil.rmtree(model_dir)

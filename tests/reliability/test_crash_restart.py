@@ -55,7 +55,7 @@ from models.registry import (
 from models.scaling import decide, pd_to_score
 from pipelines.alerts import _CLAIM_GRACE_S, send_alert
 from pipelines.promote import INTERRUPTED, PROMOTED, PROMOTING, REJECTED
-from pipelines.score import day_batch_id, manifest_rows
+from pipelines.score import day_batch_id, manifest_rows, scoring_policy
 from pipelines.settings import Settings
 from pipelines.simulate import simulate_book
 from pipelines.warehouse import Warehouse
@@ -380,7 +380,8 @@ def install_weak_champion(settings: Settings) -> str:
                     tags={k: v for k, v in tags.items() if k.startswith("window.")})
     run.log_metrics({"oot_auc": 0.6})
     sample = load_reference(uri, NAME, version="1")[strong.feature_names]
-    version = register_pd_model(run, weak, sample, NAME, alias=None)
+    version = register_pd_model(run, weak, sample, NAME, alias=None,
+                                policy=scoring_policy(settings))
     run.finish()
     move_aliases_atomically(uri, NAME, version, "1")
     return version

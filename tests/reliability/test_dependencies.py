@@ -10,6 +10,7 @@ Already covered elsewhere and not repeated here: Warehouse.init on a closed port
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -98,6 +99,27 @@ def test_unreachable_warehouse_is_named_without_password_and_nothing_falls_back(
     assert PASSWORD not in result.output + result.stderr
     assert time.perf_counter() - t0 < 15  # refused, not hanging on a timeout
     assert not (home / "warehouse.db").exists()  # no silent fallback to a local SQLite file
+
+
+def test_failure_hook_alerts_when_the_warehouse_itself_is_down(
+        home: Path, prefect_harness: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The failure hook cannot record its alert in a warehouse that is down: it sends it
+    anyway, says it is unrecorded, and the flow's own error is what the caller sees."""
+    from flows.scoring import daily_scoring
+
+    port = closed_port()
+    monkeypatch.setenv("CREDITFLOW_WAREHOUSE_URL",
+                       f"postgresql+psycopg://risk:{PASSWORD}@127.0.0.1:{port}/creditflow")
+    with Receiver() as receiver:
+        monkeypatch.setenv("CREDITFLOW_ALERTS__URLS",
+                           f'["json://127.0.0.1:{receiver.port}/hooks/risk"]')
+        with pytest.raises(OperationalError):
+            daily_scoring(business_date=SCORE_DAY)
+    [alert] = receiver.requests
+    body = json.dumps(alert["body"])
+    assert "flow_failed:daily-scoring" in body and str(SCORE_DAY) in body
+    assert "Not recorded: the warehouse is unreachable" in body
+    assert PASSWORD not in body
 
 
 class _State:
