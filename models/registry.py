@@ -5,12 +5,19 @@ Every function takes the tracking URI explicitly (the registry lives in the same
 relies on MLFLOW_TRACKING_URI. MLflow's model-logging code reads its global URI, so that one step
 sets it for the duration of the call and restores it afterwards.
 
-A model version carries everything needed to score: the booster (xgboost flavor, UBJSON) and, in
-the MLmodel metadata under ``creditflow_pd_model``, the calibrator state, feature names, dtypes,
-categories, monotone directions and reason texts (a JSON string, so floats round-trip exactly).
-``load_pd_model`` rebuilds the whole PDModel from one version. MLflow's own pyfunc loader returns
-the booster's RAW probability (uncalibrated) and needs pandas Categorical inputs; score through
-``load_pd_model`` instead.
+A model version is a pyfunc (models.serving) that anyone can serve: from plain rows it returns
+the calibrated PD, points, decision and reason codes that daily scoring would write, with the
+scaling and cut-offs in force at registration baked in. Its artifacts are the booster (UBJSON),
+the PDModel spec (calibrator state, features, dtypes, categories, monotone directions, reason
+texts) and the scoring policy; ``load_pd_model`` rebuilds the PDModel from them for scoring,
+promotion and monitoring.
+
+Integrity: at registration the SHA-256 of every file of the logged model goes into the version's
+tags (``creditflow.sha256``: one digest over the sorted (path, file digest) pairs;
+``creditflow.files``: a short digest per file, to name the file that changed). ``load_pd_model``
+recomputes them over the downloaded files and refuses a version whose files changed, or that has
+no digest. The tags live in the registry database, not beside the files: whoever can edit the
+artifact folder cannot also re-sign it.
 
 Promotion safety (two promotions at once): alias moves run under an exclusive ``flock`` on a lock
 file next to the SQLite store (``<mlflow.db>.aliases.lock``) and are compare-and-set: the caller
@@ -25,7 +32,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import logging
 import math
 import os
 import re
@@ -45,22 +51,26 @@ from urllib.parse import unquote, urlparse
 import mlflow
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
-from mlflow.models import Model, infer_signature
+from mlflow.models import Model, ModelSignature
+from mlflow.types.schema import AnyType, ColSpec, Schema
 
-from models.pd_model import PDModel
+from models import serving
+from models.pd_model import NUMERIC, PDModel
+from models.policy import REASON_COLUMNS, ScoringPolicy
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
-SPEC_KEY = "creditflow_pd_model"
 MODEL_NAME_IN_RUN = "model"
+SHA256_TAG, FILES_TAG = "creditflow.sha256", "creditflow.files"
+_SHORT_SHA = 16  # hex digits per file in FILES_TAG: enough to locate a change, not to prove one
 REFERENCE_DIR, REFERENCE_FILE = "reference", "reference.parquet"
 REFERENCE_MAX_ROWS = 20_000
 RAW_PD_COL, PD_COL = "raw_pd", "pd"
 # Explicit requirements: MLflow's requirement inference costs ~2 s per log (STACK_NOTES).
-PIP_REQUIREMENTS = [f"{p}=={pkg_version(p)}" for p in ("xgboost", "numpy", "pandas", "scipy")]
+PIP_REQUIREMENTS = [f"{p}=={pkg_version(p)}"
+                    for p in ("mlflow", "xgboost", "numpy", "pandas", "scipy")]
 _PARAM_MAX = 6000
 _SECRET_IN_URL = re.compile(r"([a-zA-Z][\w+.-]*://[^:/@\s]*):[^@/\s]*@")
 _BAD_KEY_CHARS = re.compile(r"[^\w\-. /]")
@@ -322,24 +332,33 @@ def load_reference(tracking_uri: str, name: str, alias: str | None = None,
 
 def register_pd_model(run: TrackedRun, model: PDModel, X_sample: pd.DataFrame, name: str,
                       alias: str | None = CHALLENGER,
-                      version_tags: Mapping[str, Any] | None = None) -> str:
-    """Log the booster with signature, input example and the PDModel spec on ``run``, register
-    it under ``name`` and point ``alias`` (default ``challenger``) at the new version.
+                      version_tags: Mapping[str, Any] | None = None, *,
+                      policy: ScoringPolicy) -> str:
+    """Log ``model`` as a servable pyfunc deciding by ``policy`` (models.serving) on ``run``,
+    register it under ``name``, record the SHA-256 of its files and point ``alias`` (default
+    ``challenger``) at the new version.
 
     Log metrics on the run BEFORE calling this: MLflow copies the run's metrics onto the logged
     model, so they show beside it in the UI. Sets ``model.name/version/run_id`` on success."""
-    sample = model.check_frame(X_sample.head(1000))
-    signature = infer_signature(sample, model.predict_pd(sample))
+    sample = model.check_frame(X_sample.head(5))
     client = run.client
     logged = client.create_logged_model(run.experiment_id, name=MODEL_NAME_IN_RUN,
                                         source_run_id=run.run_id)
-    with _global_uri(run.tracking_uri), _quiet_serving_check():
-        info = mlflow.xgboost.log_model(
-            model.booster, name=MODEL_NAME_IN_RUN, signature=signature,
-            input_example=sample.head(5), pip_requirements=PIP_REQUIREMENTS,
-            metadata={SPEC_KEY: json.dumps(model.spec())}, registered_model_name=name,
-            model_format="ubj", model_id=logged.model_id, run_id=run.run_id)
+    with tempfile.TemporaryDirectory() as tmp, _global_uri(run.tracking_uri):
+        artifacts = serving.write_artifacts(model, policy, Path(tmp))
+        digests = {key: serving.sha256_file(path) for key, path in artifacts.items()}
+        info = Model.log(
+            artifact_path=None, name=MODEL_NAME_IN_RUN, flavor=mlflow.pyfunc,
+            flavor_name="pyfunc.ModelFromCode", python_model=str(serving.ENTRY_POINT),
+            artifacts=artifacts, code_paths=[str(_code_copy(Path(tmp)))],
+            model_config={serving.SHA256_KEY: digests}, signature=_signature(model),
+            input_example=serving.plain_rows(model, sample),
+            pip_requirements=PIP_REQUIREMENTS, registered_model_name=name,
+            model_id=logged.model_id, run_id=run.run_id)
     ver = str(info.registered_model_version)
+    # the checksum first: a version without one is refused at load, so a crash here fails closed
+    for key, value in _seal(run.tracking_uri, name, ver).items():
+        client.set_model_version_tag(name, ver, key, value)
     tags = {"run_id": run.run_id, **(version_tags or {})}
     for key, value in tags.items():
         client.set_model_version_tag(name, ver, _clean_key(key), _param_value(value))
@@ -349,18 +368,37 @@ def register_pd_model(run: TrackedRun, model: PDModel, X_sample: pd.DataFrame, n
     return ver
 
 
-@contextmanager
-def _quiet_serving_check() -> Iterator[None]:
-    """MLflow replays the input example through pyfunc, which sends categoricals as JSON strings
-    the booster refuses, and logs a warning for a known, documented limitation (module
-    docstring). Silence only that logger, only while logging."""
-    logger = logging.getLogger("mlflow.models.model")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
+def _code_copy(tmp: Path) -> Path:
+    """The project's ``models`` package, sources only (no __pycache__ of this interpreter), for
+    ``code_paths``: the served model imports it in a fresh process."""
+    source = Path(serving.__file__).parent
+    target = tmp / "code" / source.name
+    target.mkdir(parents=True)
+    for path in sorted(source.glob("*.py")):
+        (target / path.name).write_bytes(path.read_bytes())
+    return target
+
+
+def _signature(model: PDModel) -> ModelSignature:
+    """Category features are plain strings. Numbers are typed Any: MLflow's ``double`` refuses
+    int64 frames (a count such as inquiries_6m) and numeric strings in-process;
+    ``serving.as_model_input`` converts them and names a column that holds no number."""
+    inputs = [ColSpec(AnyType() if model.feature_dtypes[c] == NUMERIC else "string", c)
+              for c in model.feature_names]
+    outputs = [ColSpec("double", "pd"), ColSpec("double", "score"), ColSpec("string", "decision"),
+               *(ColSpec("string", c, required=False) for c in REASON_COLUMNS)]
+    return ModelSignature(Schema(inputs), Schema(outputs))
+
+
+def _seal(tracking_uri: str, name: str, ver: str) -> dict[str, str]:
+    """The checksum tags of a version's files as they are in the store."""
+    location = client_for(tracking_uri).get_model_version_download_uri(name, ver)
+    with tempfile.TemporaryDirectory() as tmp, _global_uri(tracking_uri):
+        local = mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=tmp)
+        digests = serving.file_digests(local)
+    short = {path: sha[:_SHORT_SHA] for path, sha in digests.items()}
+    return {SHA256_TAG: serving.tree_digest(digests),
+            FILES_TAG: json.dumps(short, separators=(",", ":"))}
 
 
 def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None:
@@ -453,20 +491,64 @@ def load_pd_model(tracking_uri: str, name: str, alias: str | None = None,
 
 def _load_pd_model(tracking_uri: str, name: str, ver: str, mv: Any) -> PDModel:
     location = _location_in_store(tracking_uri, name, ver, mv.run_id)
-    try:
-        with tempfile.TemporaryDirectory() as tmp, _global_uri(tracking_uri):
-            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=location,
-                                                             dst_path=tmp))
-            meta = Model.load(str(local / "MLmodel"))
-            spec = json.loads((meta.metadata or {})[SPEC_KEY])
-            booster = xgb.Booster()
-            booster.load_model(str(local / meta.flavors["xgboost"]["data"]))
-            model = PDModel.from_spec(booster, spec, name=name, version=ver, run_id=mv.run_id)
-    except Exception as exc:
-        raise RegistryError(f"{name} version {ver}: model artifact missing or corrupted "
-                            f"({type(exc).__name__}: {exc})") from exc
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            with _global_uri(tracking_uri):
+                local = Path(mlflow.artifacts.download_artifacts(artifact_uri=location,
+                                                                 dst_path=tmp))
+        except Exception as exc:
+            raise _corrupted(name, ver, exc) from exc
+        _verify_files(local, name, ver, dict(mv.tags or {}))
+        model, meta = _read_model(local, name, ver, mv.run_id)
     _check_contract(model, meta)
     return model
+
+
+def _corrupted(name: str, ver: str, exc: Exception) -> RegistryError:
+    return RegistryError(f"{name} version {ver}: model artifact missing or corrupted "
+                         f"({type(exc).__name__}: {exc})")
+
+
+def _read_model(local: Path, name: str, ver: str, run_id: str | None) -> tuple[PDModel, Model]:
+    """The PDModel from the pyfunc's artifacts (booster and spec; models.serving)."""
+    try:
+        meta = Model.load(str(local / "MLmodel"))
+        files = meta.flavors["python_function"]["artifacts"]
+        paths = {key: str(local / files[key]["path"]) for key in serving.ARTIFACTS}
+        booster, spec, _ = serving.read_artifacts(paths)
+        model = PDModel.from_spec(booster, spec, name=name, version=ver, run_id=run_id)
+    except Exception as exc:
+        raise _corrupted(name, ver, exc) from exc
+    return model, meta
+
+
+def _verify_files(local: Path, name: str, ver: str, tags: Mapping[str, str]) -> None:
+    """Every file as it was at registration (``_seal``), before anything reads one: a model
+    edited on disk (a calibrator intercept, a cut-off) would otherwise decide silently."""
+    recorded = tags.get(SHA256_TAG)
+    if not recorded:
+        raise RegistryError(f"{name} version {ver}: no checksum recorded (tag {SHA256_TAG}); "
+                            "its files cannot be verified, refusing to load it (register it "
+                            "again, e.g. by retraining)")
+    found = serving.file_digests(local)
+    if serving.tree_digest(found) == recorded:
+        return
+    raise RegistryError(f"{name} version {ver}: model files changed since registration "
+                        f"({_which_files(found, tags.get(FILES_TAG))}): the SHA-256 differs "
+                        f"from tag {SHA256_TAG}; refusing to load it")
+
+
+def _which_files(found: Mapping[str, str], files_tag: str | None) -> str:
+    """The files that differ from the per-file digests recorded at registration."""
+    try:
+        short = dict(json.loads(files_tag or "{}"))
+    except (TypeError, ValueError):
+        short = {}
+    changed = [f"{p} differs" for p in sorted(set(found) & set(short))
+               if found[p][:_SHORT_SHA] != short[p]]
+    changed += [f"{p} missing" for p in sorted(set(short) - set(found))]
+    changed += [f"{p} added" for p in sorted(set(found) - set(short))]
+    return "; ".join(changed) or "the per-file list does not say which"
 
 
 def _location_in_store(tracking_uri: str, name: str, ver: str, run_id: str | None) -> str:

@@ -46,9 +46,9 @@ from sqlalchemy.exc import OperationalError
 from features import FEATURES, build_features, feature_specs
 from features.registry import FeatureSpec
 from models.pd_model import CATEGORY, ModelSignatureError, PDModel
-from models.reasons import top_reasons
+from models.policy import REASON_COLUMNS, ScoringPolicy, score_rows
 from models.registry import RegistryError, aliases, load_pd_model, version_info
-from models.scaling import APPROVE, DECLINE, REVIEW, decide, pd_to_score
+from models.scaling import APPROVE, DECLINE, REVIEW
 from pipelines.errors import CreditflowError
 from pipelines.history import (
     business_day_end,
@@ -63,7 +63,6 @@ from pipelines.warehouse import Warehouse, warehouse_for
 KIND = "score"
 CHAMPION, SHADOW = "champion", "shadow"
 DECISIONS = (APPROVE, REVIEW, DECLINE)
-REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
 SCORE_COLUMNS = ("application_id", "model_version", "role", "model_name", "business_date", "pd",
                  "score", "decision", "run_id", *REASON_COLUMNS)
 
@@ -323,22 +322,35 @@ def feature_frame(apps: pd.DataFrame, outcomes: pd.DataFrame, model: PDModel,
 def score_frame(X: pd.DataFrame, sm: ScoringModel, business_date: date, settings: Settings,
                 run_id: str) -> pd.DataFrame:
     """PD, points, decision and reason codes of one model for a feature frame."""
-    sc, model = settings.scoring, sm.model
-    pd_ = model.predict_pd(X)
-    points = pd_to_score(pd_, sc.base_score, sc.base_odds, sc.pdo)
-    decision = decide(points, sm.approve_at, sm.decline_below)
+    model = sm.model
     # adverse-action notices follow the champion's decisions; the shadow's are not acted on
-    k = sc.reason_codes if sm.role == CHAMPION else 0
-    reasons = reason_columns(model, X, decision, k, sc.exact_contributions)
+    policy = scoring_policy(settings, sm.approve_at, sm.decline_below,
+                            reasons=sm.role == CHAMPION)
+    rows = score_rows(model, X, policy)
     out = pd.DataFrame({
         "application_id": X.index.to_numpy(), "model_version": str(model.version),
         "role": sm.role, "model_name": model.name or settings.training.registered_model_name,
-        "business_date": pd.Timestamp(business_date), "pd": pd_, "score": np.round(points, 2),
-        "decision": decision, "run_id": run_id,
+        "business_date": pd.Timestamp(business_date), "pd": rows["pd"].to_numpy(),
+        "score": rows["score"].to_numpy(), "decision": rows["decision"].to_numpy(),
+        "run_id": run_id,
     })
-    for i, col in enumerate(REASON_COLUMNS):
-        out[col] = reasons[:, i]
+    for col in REASON_COLUMNS:
+        out[col] = rows[col].to_numpy()
     return out
+
+
+def scoring_policy(settings: Settings, approve_at: float | None = None,
+                   decline_below: float | None = None, reasons: bool = True) -> ScoringPolicy:
+    """The settings' scaling and reason codes with these cut-offs (``cutoffs_for``; default the
+    configured ones); training bakes the same policy into the registered model, so the served
+    model decides alike."""
+    sc = settings.scoring
+    return ScoringPolicy(base_score=sc.base_score, base_odds=sc.base_odds, pdo=sc.pdo,
+                         approve_at=sc.approve_at if approve_at is None else approve_at,
+                         decline_below=sc.decline_below if decline_below is None
+                         else decline_below,
+                         reason_codes=sc.reason_codes if reasons else 0,
+                         exact_contributions=sc.exact_contributions)
 
 
 def _check_sources(apps: pd.DataFrame, specs: list[FeatureSpec], model: PDModel,
@@ -350,31 +362,6 @@ def _check_sources(apps: pd.DataFrame, specs: list[FeatureSpec], model: PDModel,
     if absent:
         raise ScoringError(f"signature mismatch: {model.name} version {model.version} needs "
                            f"column(s) {absent}, absent from the applications of {day}")
-
-
-def reason_codes_needed(decision: np.ndarray) -> np.ndarray:
-    """Adverse-action notices are owed to declined and referred applicants."""
-    return decision != APPROVE
-
-
-def reason_columns(model: PDModel, X: pd.DataFrame, decision: np.ndarray, k: int,
-                   exact: bool) -> np.ndarray:
-    """(n, 3) reason codes, filled for the rows that need them (at most three are kept)."""
-    codes = np.full((len(X), len(REASON_COLUMNS)), None, dtype=object)
-    need = np.flatnonzero(reason_codes_needed(decision))
-    k = min(k, len(REASON_COLUMNS))
-    if k < 1 or not len(need):
-        return codes
-    contribs = model.contributions(X.iloc[need], approx=not exact)
-    top = top_reasons(contribs, model.feature_names, k)
-    # A referred applicant of below-average risk may have no feature pushing risk above the
-    # base; the notice still owes reasons: name the features that lowered the risk least.
-    none = pd.isna(top[:, 0])
-    if none.any():
-        order = np.argsort(-contribs[none, :len(model.feature_names)], axis=1, kind="stable")
-        top[none] = np.asarray(model.feature_names, dtype=object)[order[:, :k]]
-    codes[need, :k] = top
-    return codes
 
 
 # ---------------------------------------------------------------------------------------------

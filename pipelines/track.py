@@ -32,6 +32,7 @@ from models.registry import (
 )
 from models.scaling import pd_to_score
 from pipelines.evaluate import Evaluation
+from pipelines.score import scoring_policy
 from pipelines.settings import PROJECT_ROOT, Settings
 from pipelines.trainset import WINDOW_NAMES, TrainingSet
 
@@ -128,7 +129,9 @@ def log_and_register(settings: Settings, run: TrackedRun, ts: TrainingSet, model
                                 version_tags={"config_hash": settings.config_hash(),
                                               "oot_auc": round(metrics["oot_auc"], 5),
                                               "triggered_by": triggered_by,
-                                              "cutoffs": json.dumps(ev.cutoffs)})
+                                              "cutoffs": json.dumps(ev.cutoffs)},
+                                policy=scoring_policy(settings, ev.cutoffs["approve_at"],
+                                                      ev.cutoffs["decline_below"]))
     run.log_text(card(settings, ts, model, ev, run.run_id, version, fit_info), "model_card.md")
     run.finish("FINISHED")
     set_alias(run.client, name, CHALLENGER, version)

@@ -44,6 +44,7 @@ from models.registry import (
 from pipelines import promote as P
 from pipelines.cli import app
 from pipelines.evaluate import evaluate
+from pipelines.score import scoring_policy
 from pipelines.settings import Settings
 from pipelines.track import log_and_register, open_run
 from pipelines.train import calibrate, fit_model
@@ -162,7 +163,8 @@ def register_copy(h: Home, model: PDModel, *, metrics: bool = True) -> str:
     if metrics:
         run.log_metrics(source.data.metrics)
     sample = load_reference(h.uri, NAME, version="1")[model.feature_names]
-    version = register_pd_model(run, model, sample, NAME, alias=CHALLENGER)
+    version = register_pd_model(run, model, sample, NAME, alias=CHALLENGER,
+                                policy=scoring_policy(h.settings))
     run.finish()
     return version
 

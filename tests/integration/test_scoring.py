@@ -234,7 +234,7 @@ def champion_artifact(settings: Settings, version: str = "1") -> Path:
     client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
     source = client.get_model_version("creditflow-pd", version).source  # models:/m-<id>
     location = client.get_logged_model(source.rsplit("/", 1)[-1]).artifact_location
-    return Path(location.removeprefix("file://")) / "model.ubj"
+    return Path(location.removeprefix("file://")) / "artifacts" / "booster.ubj"
 
 
 def test_corrupted_model_artifact_names_the_version(trained_settings: Settings) -> None:
@@ -242,8 +242,9 @@ def test_corrupted_model_artifact_names_the_version(trained_settings: Settings) 
     assert path.exists()
     path.write_bytes(b"\x00 not a booster \xff" * 10)
     wh = Warehouse.from_settings(trained_settings)
+    # the file no longer has the SHA-256 recorded at registration (models.registry)
     with pytest.raises(ScoringError, match=r"champion model \(creditflow-pd version 1\).*"
-                                           r"corrupted"):
+                                           r"artifacts/booster\.ubj differs"):
         score_day(trained_settings, wh, DAY)
     nothing_written(wh, DAY)
 

@@ -21,12 +21,13 @@ import re
 import shutil
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -36,6 +37,7 @@ from mlflow import MlflowClient
 from mlflow.entities import ViewType
 from sqlalchemy.engine import make_url
 
+from models import registry
 from models.registry import (
     PD_COL,
     RAW_PD_COL,
@@ -45,6 +47,7 @@ from models.registry import (
     move_aliases_atomically,
     set_alias,
 )
+from models.serving import TamperedModelError
 from pipelines import monitor as monitor_stage
 from pipelines import score as score_stage
 from pipelines import validate as validate_stage
@@ -409,22 +412,91 @@ def _drop_signature_input(mlmodel: Path) -> None:
     mlmodel.write_text(yaml.safe_dump(meta))
 
 
+def reseal(settings: Settings, version: str = "1") -> None:
+    """Re-record a version's checksums over its files as they are now: what someone who can
+    write both the artifact folder and the registry database could do. Lets a test reach the
+    contract checks that stand behind the checksum."""
+    client = MlflowClient(settings.tracking_uri, settings.tracking_uri)
+    for key, value in registry._seal(settings.tracking_uri, MODEL, version).items():
+        client.set_model_version_tag(MODEL, version, key, value)
+
+
 def test_model_whose_files_disagree_with_its_spec_is_refused(trained_settings: Settings
                                                              ) -> None:
     """check_signature compares the spec with the feature builder; these edits keep the spec
-    (so it still matches the builder) but change what the spec describes."""
+    (so it still matches the builder) but change what the spec describes. Resealed after each
+    edit: the contract check must hold even when the checksums were recorded anew."""
     s = trained_settings
     folder = champion_dir(s)
-    original = {p.name: p.read_bytes() for p in (folder / "MLmodel", folder / "model.ubj")}
+    booster_file = folder / "artifacts" / "booster.ubj"
+    original = {p: p.read_bytes() for p in (folder / "MLmodel", booster_file)}
     tampered = {"the logged signature": lambda: _drop_signature_input(folder / "MLmodel"),
-                "the booster": lambda: _reversed_booster(s).save_model(folder / "model.ubj")}
+                "the booster": lambda: _reversed_booster(s).save_model(booster_file)}
     for what, tamper in tampered.items():
         tamper()
+        reseal(s)
         with pytest.raises(RegistryError, match=rf"signature mismatch: {MODEL} version 1: .*"
                                                 rf"differs from {what}"):
             load_pd_model(s.tracking_uri, MODEL, version="1")
         refused_at_scoring(s, r"champion model .*version 1.*signature mismatch")
-        for name, data in original.items():
-            (folder / name).write_bytes(data)
+        for path, data in original.items():
+            path.write_bytes(data)
+        reseal(s)
     assert load_pd_model(s.tracking_uri, MODEL, version="1").feature_names
+
+
+def _edit_json(path: Path, edit: Callable[[dict], None]) -> None:
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data, indent=1, sort_keys=True))
+
+
+def _approve_everyone(spec: dict) -> None:
+    """The issue's attack: a calibrator intercept far below the fitted one, every PD near 0."""
+    assert spec["calibrator"]["method"] == "platt"
+    spec["calibrator"]["intercept"] -= 20.0
+
+
+def test_tampered_model_files_are_refused_by_name(trained_settings: Settings) -> None:
+    """A checksum of every file is recorded at registration: an edited calibrator (in the spec
+    file, or its checksum in MLmodel) or cut-off is refused before anything is scored, by the
+    pipeline's loader and by the served model's own load path."""
+    s = trained_settings
+    folder = champion_dir(s)
+    edits = {
+        "artifacts/spec.json": lambda p: _edit_json(p, _approve_everyone),
+        "artifacts/policy.json": lambda p: _edit_json(p, lambda d: d.update(approve_at=0.0)),
+        "MLmodel": lambda p: p.write_text(p.read_text().replace("pyfunc", "pyfunc ", 1)),
+    }
+    for relative, edit in edits.items():
+        path = folder / relative
+        original = path.read_bytes()
+        edit(path)
+        with pytest.raises(RegistryError, match=rf"{MODEL} version 1: model files changed "
+                                                rf"since registration \({relative} differs\)"):
+            load_pd_model(s.tracking_uri, MODEL, version="1")
+        refused_at_scoring(s, rf"champion model .*version 1.*{relative} differs")
+        path.write_bytes(original)
+    _edit_json(folder / "artifacts" / "spec.json", _approve_everyone)
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(s.tracking_uri)
+    try:
+        with pytest.raises(TamperedModelError, match=r"spec\.json differs"):
+            mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
+def test_untouched_model_loads_and_a_model_without_checksum_is_refused(
+        trained_settings: Settings) -> None:
+    s = trained_settings
+    client = MlflowClient(s.tracking_uri, s.tracking_uri)
+    tags = client.get_model_version(MODEL, "1").tags
+    assert len(tags[registry.SHA256_TAG]) == 64
+    assert "artifacts/spec.json" in json.loads(tags[registry.FILES_TAG])
+    assert load_pd_model(s.tracking_uri, MODEL, version="1").version == "1"
+    unsealed = client.create_model_version(MODEL, source=f"file://{champion_dir(s)}",
+                                           run_id=client.get_model_version(MODEL, "1").run_id)
+    with pytest.raises(RegistryError, match=rf"version {unsealed.version}: no checksum"):
+        load_pd_model(s.tracking_uri, MODEL, version=unsealed.version)
 
