@@ -60,6 +60,7 @@ from mlflow.types.schema import AnyType, ColSpec, Schema
 from models import serving
 from models.pd_model import NUMERIC, PDModel
 from models.policy import REASON_COLUMNS, ScoringPolicy
+from models.redaction import redact
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 MODEL_NAME_IN_RUN = "model"
@@ -72,7 +73,6 @@ RAW_PD_COL, PD_COL = "raw_pd", "pd"
 PIP_REQUIREMENTS = [f"{p}=={pkg_version(p)}"
                     for p in ("mlflow", "xgboost", "numpy", "pandas", "scipy")]
 _PARAM_MAX = 6000
-_SECRET_IN_URL = re.compile(r"([a-zA-Z][\w+.-]*://[^:/@\s]*):[^@/\s]*@")
 _BAD_KEY_CHARS = re.compile(r"[^\w\-. /]")
 _GLOBAL_URI_LOCK = threading.Lock()
 _PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
@@ -147,7 +147,7 @@ def _clean_key(key: str) -> str:
 
 def _param_value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
-    return _SECRET_IN_URL.sub(r"\1:***@", text)[:_PARAM_MAX]
+    return redact(text)[:_PARAM_MAX]
 
 
 def _flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

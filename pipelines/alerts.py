@@ -74,7 +74,7 @@ def send_alert(settings: Settings, wh: Warehouse, condition_key: str, business_d
     if not condition_key or len(condition_key) > 128:
         raise ValueError(f"condition_key must be 1-128 characters, got {condition_key!r}")
     day = _as_date(business_date)
-    urls = list(settings.alerts.urls)
+    urls = settings.alerts.targets()
     existing = _stored(wh, condition_key, day)
     if existing is not None:
         if not urls or not _reclaim(wh, existing, settings.alerts.timeout_s):

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
-from pipelines.settings import PROJECT_ROOT, Settings
+from pipelines.settings import PROJECT_ROOT, Settings, reveal
 
 BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"
 _LINE = re.compile(r"^#?\s*(?P<key>[a-z_]+)\s*=\s*(?P<value>.*?)\s*(#\s*(?P<comment>.*))?$")
@@ -45,6 +45,8 @@ def _rows(model: BaseModel, prefix: str, comments: dict[str, str]) -> list[tuple
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, SecretStr):  # a shipped default (the salt's "change-me"), not a secret
+        return str(reveal(value))
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, list) and len(value) > 4:

@@ -255,6 +255,8 @@ def to_warehouse_frame(df: pd.DataFrame, mapping: Mapping, batch_id: str) -> pd.
     if extras:
         out["extra"] = df[extras].to_json(
             orient="records", lines=True, date_format="iso").splitlines() if len(df) else []
+    elif "extra" in schema.metadata.tables[mapping.kind].c and "extra" not in out.columns:
+        out["extra"] = None  # a row loaded again without extras must not keep the old ones
     out["batch_id"] = batch_id
     return out
 

@@ -11,19 +11,21 @@ import hashlib
 import json
 import logging
 import os
-import re
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from models.redaction import mask_secret as mask_secret  # re-exported: one redaction for all
+from models.redaction import redact as redact
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -169,13 +171,17 @@ class MonitoringSettings(BaseModel):
 
 
 class AlertSettings(BaseModel):
-    urls: list[str] = Field(default_factory=list)
+    urls: list[SecretStr] = Field(default_factory=list)  # webhook URLs carry tokens
     cooldown_days: int = 7
     timeout_s: float = 5.0
 
+    def targets(self) -> list[str]:
+        """The receiver URLs in clear, for delivery only."""
+        return [reveal(u) or "" for u in self.urls]
+
 
 class SecuritySettings(BaseModel):
-    id_salt: str = "change-me"
+    id_salt: SecretStr = SecretStr("change-me")
 
 
 class Settings(BaseSettings):
@@ -187,7 +193,7 @@ class Settings(BaseSettings):
 
     home: Path = Path(".creditflow")
     seed: int = 42
-    warehouse_url: str | None = None
+    warehouse_url: SecretStr | None = None  # may hold a password
     mlflow_tracking_uri: str | None = None
     prefect_api_url: str | None = None
     simulate: SimulateSettings = SimulateSettings()
@@ -221,7 +227,7 @@ class Settings(BaseSettings):
     # Derived locations: everything lives under one home folder unless told otherwise.
     @property
     def warehouse(self) -> str:
-        return self.warehouse_url or f"sqlite:///{self.home / 'warehouse.db'}"
+        return reveal(self.warehouse_url) or f"sqlite:///{self.home / 'warehouse.db'}"
 
     @property
     def tracking_uri(self) -> str:
@@ -258,7 +264,7 @@ class Settings(BaseSettings):
         data["warehouse_url"] = mask_secret(self.warehouse)
         data["mlflow_tracking_uri"] = mask_secret(self.tracking_uri)
         data["prefect_api_url"] = self.prefect_api_url and mask_secret(self.prefect_api_url)
-        data["alerts"]["urls"] = [mask_secret(u, keep_path=False) for u in self.alerts.urls]
+        data["alerts"]["urls"] = [mask_secret(u, keep_path=False) for u in self.alerts.targets()]
         data["security"]["id_salt"] = "***"
         return data
 
@@ -270,30 +276,10 @@ class Settings(BaseSettings):
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-_USERINFO = re.compile(r"^(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@]*)(:(?P<pw>[^@/]*))?@")
-
-
-def mask_secret(url: str, keep_path: bool = True) -> str:
-    """Mask a password in a URL. For alert URLs (keep_path=False) mask everything after the host,
-    where services put their tokens, and the host too when it is not a hostname (Apprise's
-    ``slack://TokenA/TokenB`` keeps tokens there)."""
-    masked = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}{':***' if m['pw'] else ''}@", url)
-    if keep_path:
-        return masked
-    m = re.match(r"^([a-zA-Z][\w+.-]*://)([^/?#]*)", masked)
-    if not m:
-        return "***"
-    host = m.group(2).rsplit("@", 1)[-1]
-    looks_like_host = "." in host or ":" in host or host == "localhost"
-    return f"{m.group(1)}{m.group(2) if looks_like_host else '***'}/***"
-
-
-_ANY_USERINFO = re.compile(r"([a-zA-Z][\w+.-]*://[^:/@\s]*):[^@/\s]*@")
-
-
-def redact(text: str) -> str:
-    """Mask every password-in-URL inside free text (error messages, log lines)."""
-    return _ANY_USERINFO.sub(r"\1:***@", text)
+def reveal(value: SecretStr | str | None) -> str | None:
+    """A secret's clear text where it is used (a connection, a delivery, a hash key). Plain
+    strings pass too: ``model_copy(update=...)`` does not validate, so it can put them there."""
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
 def config_path() -> Path | None:

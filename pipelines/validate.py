@@ -53,6 +53,7 @@ compiled Jinja templates; each result is removed from the context's store once r
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import threading
@@ -83,7 +84,7 @@ from pipelines.quarantine import (
     record_keys,
     row_issues,
 )
-from pipelines.settings import Settings
+from pipelines.settings import Settings, reveal
 from pipelines.warehouse import Warehouse
 from pipelines.windows import business_day_end as day_end
 
@@ -181,8 +182,8 @@ def run_gate(df: pd.DataFrame, kind: str, batch_id: str, settings: Settings,
     band = _band(suite, trailing)
     # Data Docs leave the warehouse: they show pseudonyms, never an applicant id
     data_docs = data_docs and settings.validation.data_docs != "never"
-    shown = pseudonymise_batch(frame, issues, settings.security.id_salt) if data_docs \
-        else (frame, issues)
+    salt = reveal(settings.security.id_salt) or ""
+    shown = pseudonymise_batch(frame, issues, salt) if data_docs else (frame, issues)
     checks = GxBatch(shown[0], suite, band, shown[1], end)
     gx = checks.run(batch_id, settings.reports_dir / "validation" if data_docs else None,
                     settings.validation.data_docs == "on_issue")
@@ -391,7 +392,9 @@ def _quarantine_frame(issues: pd.DataFrame, frame: pd.DataFrame, raw: pd.DataFra
 
 
 def _md(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    """A value in a markdown table cell: a Prefect artifact renders inline HTML, so a tape's
+    ``<script>`` is shown as text, never as markup."""
+    return html.escape(str(value), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
 # -- Great Expectations -----------------------------------------------------------------------
@@ -453,7 +456,7 @@ class GxBatch:
         failed = failed_rows or any(not r.success for r in batch)
         report = None
         if docs_dir is not None and (failed or not on_issue):
-            results = batch + self.row_results()[1]
+            results = [_html_safe(r) for r in batch + self.row_results()[1]]
             with _GX_LOCK:  # a cached context is not safe across Prefect's worker threads
                 report = _gx_state(self.suite.kind).docs(
                     self.suite_result(batch_id, results), docs_dir, batch_id)
@@ -632,6 +635,31 @@ def _gx_state(kind: str) -> _GxState:
         if kind not in _GX_STATES:
             _GX_STATES[kind] = _GxState(kind)
         return _GX_STATES[kind]
+
+
+def _html_safe(result: Any) -> Any:
+    """A copy of a GX result with every text that came from the data (sample values, observed
+    values, exception messages) HTML-escaped: GX writes them into the Data Docs page as markup,
+    so a tape's ``<script>`` ran in the reader's browser. The expectation's own arguments come
+    from the suite file, not from the data, and are left as they are."""
+    from great_expectations.core.expectation_validation_result import (
+        ExpectationValidationResult,
+    )
+
+    return ExpectationValidationResult(
+        success=result.success, expectation_config=result.expectation_config,
+        result=_escaped(result.result), meta=result.meta,
+        exception_info=_escaped(result.exception_info))
+
+
+def _escaped(value: Any) -> Any:
+    if isinstance(value, str):
+        return html.escape(value)
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escaped(v) for v in value]
+    return value
 
 
 def _mostly(max_share: float) -> float:

@@ -19,6 +19,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Date, DateTime, Engine, Table, create_engine, event, text
 
+from models.redaction import url_secrets
 from pipelines import schema
 from pipelines.errors import CreditflowError
 from pipelines.settings import Settings, mask_secret, redact
@@ -74,7 +75,7 @@ class Warehouse:
                 return conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
         except Exception as exc:  # the URL may hold a password: never echo it
             raise WarehouseError(f"cannot initialise warehouse {self!r}: "
-                                 f"{type(exc).__name__}: {_first_line(exc)}") from None
+                                 f"{type(exc).__name__}: {_first_line(exc, self.url)}") from None
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -220,5 +221,8 @@ def _typed(table: Table, df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _first_line(exc: BaseException) -> str:
-    return redact(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+def _first_line(exc: BaseException, url: str = "") -> str:
+    """The error's first line, without credentials: a driver may quote the password it was
+    given outside any URL form ``redact`` recognises."""
+    return redact(str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+                  *url_secrets(url))

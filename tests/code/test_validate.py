@@ -349,7 +349,7 @@ def test_an_analyst_edit_to_a_suite_takes_effect(home: Path, tmp_path: Path) -> 
     folder = tmp_path / "suites"
     folder.mkdir()
     (folder / "applications.yaml").write_text(suite.read_text().replace(
-        "  open_trades:\n    type: float\n    min: 0\n",
+        "  open_trades:\n    type: float\n    min: 0\n    max: 500\n",
         "  open_trades:\n    type: float\n    min: 0\n    max: 8\n"))
     df = clean_apps()
     df.loc[6, "open_trades"] = 9.0

@@ -346,8 +346,8 @@ def test_no_raw_applicant_id_leaves_the_warehouse(id_settings: Settings,
 
     # The Data Docs show the pseudonym of each repeated id: consistent, and salt-dependent.
     for dup, page in ((dup_app, docs[0]), (dup_loan, docs[1]), (dup_app, docs[2])):
-        mine = pseudonymise([dup], s.security.id_salt)[0]
-        assert mine == pseudonymise(pd.Series([dup]), s.security.id_salt).iloc[0]
+        mine = pseudonymise([dup], s.security.id_salt.get_secret_value())[0]
+        assert mine == pseudonymise(pd.Series([dup]), s.security.id_salt.get_secret_value()).iloc[0]
         assert mine in seen[str(page)], page
         assert pseudonymise([dup], "another-salt")[0] not in seen[str(page)]
 
