@@ -6,6 +6,8 @@ compute anything about credit themselves.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from datetime import date
 from typing import Any
@@ -21,7 +23,32 @@ def flow_settings() -> Settings:
     """Settings of this process, with Prefect and MLflow pointed at the project home."""
     settings = Settings()
     configure_environment(settings)
+    stop_temporary_api_with_this_process()
     return settings
+
+
+# Reads its stdin, whose only writer is this process: EOF comes when this process is gone, by
+# exit or by SIGKILL (which skips the atexit hook Prefect relies on to stop its server).
+_WATCHDOG = ("import os, signal, sys\n"
+             "sys.stdin.buffer.read()\n"
+             "try:\n    os.kill(int(sys.argv[1]), signal.SIGTERM)\n"
+             "except ProcessLookupError:\n    pass\n")
+_WATCHED: dict[int, subprocess.Popen] = {}
+
+
+def stop_temporary_api_with_this_process() -> None:
+    """Tie Prefect's temporary API server (a uvicorn subprocess of about 230 MB, started when
+    no PREFECT_API_URL is set) to this process: a killed run must not leave it behind. One
+    small watchdog process per server, started the first time a flow sees the server."""
+    from prefect.server.api.server import SubprocessASGIServer
+
+    for server in list(SubprocessASGIServer._instances.values()):
+        proc = server.server_process
+        if proc is None or proc.poll() is not None or proc.pid in _WATCHED:
+            continue
+        _WATCHED[proc.pid] = subprocess.Popen(
+            [sys.executable, "-c", _WATCHDOG, str(proc.pid)], stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 def boot_api_in_background() -> threading.Thread | None:

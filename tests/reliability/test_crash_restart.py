@@ -348,8 +348,10 @@ def test_scoring_killed_anywhere_never_shows_a_partial_day_and_rerun_is_exact(
     assert rerun.status == ("skipped" if committed else "completed")
     manifest = manifest_rows(wh, DAY)
     done = manifest[manifest["status"] == "completed"]
-    assert len(done) == 1  # one run shown complete; the dead one still says running
-    assert set(manifest["status"]) <= {"completed", "running", "skipped"}
+    assert len(done) == 1  # one run shown complete; the dead one settled as failed
+    assert set(manifest["status"]) <= {"completed", "failed", "skipped"}
+    for row in manifest[manifest["status"] == "failed"].itertuples():
+        assert row.details["error"].startswith("interrupted: still 'running'")
     run_id = done["run_id"].iloc[0]
     assert done["counts"].iloc[0] == {"read": n, "scored": n - 1, "quarantined": 1,
                                       "shadow_scored": 0}
@@ -594,3 +596,46 @@ def test_a_claimed_undelivered_alert_is_retried_once_and_never_under_a_live_send
         assert len(receiver.requests) == 1
         assert receiver.requests[0]["body"]["message"] == "score PSI 0.31"
     assert any_wh.read("alerts")[["delivered", "suppressed"]].values.tolist() == [[1, 0]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Prefect's temporary API server
+
+_HOLDING_FLOW = """
+import sys, time
+from prefect import flow
+from flows.common import flow_settings
+
+@flow(name="held")
+def held() -> None:
+    flow_settings()
+    open(sys.argv[1], "w").close()
+    time.sleep(300)
+
+held()
+"""
+
+
+def test_temporary_prefect_server_dies_with_a_killed_run(home: Path, tmp_path: Path) -> None:
+    """A run started without PREFECT_API_URL boots Prefect's temporary server as a child
+    process; SIGKILL skips the atexit hook that stops it, so without the watchdog it outlives
+    the run (about 230 MB each time)."""
+    import psutil
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    marker = tmp_path / "inside-the-flow"
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDING_FLOW, str(marker)], env=env,
+                            cwd=Path(__file__).resolve().parents[2])
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "flow never started"
+            time.sleep(0.2)
+        servers = [c for c in psutil.Process(proc.pid).children(recursive=True)
+                   if "uvicorn" in " ".join(c.cmdline())]
+        assert len(servers) == 1
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    _, alive = psutil.wait_procs(servers, timeout=15)
+    assert not alive, f"temporary server {alive} outlived the killed run"
