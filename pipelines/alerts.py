@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Date, DateTime, bindparam, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from pipelines import schema
 from pipelines.settings import Settings, mask_secret, redact
@@ -75,6 +75,14 @@ def send_alert(settings: Settings, wh: Warehouse, condition_key: str, business_d
         raise ValueError(f"condition_key must be 1-128 characters, got {condition_key!r}")
     day = _as_date(business_date)
     urls = settings.alerts.targets()
+    try:
+        return _store_and_send(settings, wh, condition_key, day, message, severity, urls)
+    except SQLAlchemyError as exc:  # the warehouse is down: tell people anyway, unrecorded
+        return _send_unrecorded(settings, condition_key, day, message, severity, urls, exc)
+
+
+def _store_and_send(settings: Settings, wh: Warehouse, condition_key: str, day: date,
+                    message: str, severity: str, urls: list[str]) -> AlertOutcome:
     existing = _stored(wh, condition_key, day)
     if existing is not None:
         if not urls or not _reclaim(wh, existing, settings.alerts.timeout_s):
@@ -93,8 +101,12 @@ def send_alert(settings: Settings, wh: Warehouse, condition_key: str, business_d
     if not suppressed and urls:
         delivered = _deliver(urls, _title(condition_key, day, severity), message, severity,
                              settings.alerts.timeout_s)
-        wh.execute("UPDATE alerts SET delivered = :d WHERE id = :id",
-                   {"d": delivered, "id": alert_id})
+        try:
+            wh.execute("UPDATE alerts SET delivered = :d WHERE id = :id",
+                       {"d": delivered, "id": alert_id})
+        except SQLAlchemyError as exc:  # sent already: a rerun may send it once more
+            log.error("alert %s on %s delivered to %d receiver(s) but not recorded as "
+                      "delivered: %s", condition_key, day, delivered, redact(str(exc))[:300])
     if suppressed:
         outcome = "stored, suppressed (cool-down)"
     elif not urls:
@@ -106,12 +118,29 @@ def send_alert(settings: Settings, wh: Warehouse, condition_key: str, business_d
                         alert_id)
 
 
+def _send_unrecorded(settings: Settings, condition_key: str, day: date, message: str,
+                     severity: str, urls: list[str], exc: Exception) -> AlertOutcome:
+    """Deliver without the alerts table (no de-duplication, no cool-down): a warehouse that
+    cannot be written is itself what the people on call must hear about, often through the
+    very failure hook that is calling."""
+    why = redact(f"{type(exc).__name__}: {exc}").splitlines()[0][:300]
+    log.error("alert %s on %s cannot be recorded (warehouse unreachable: %s); sending it "
+              "unrecorded", condition_key, day, why)
+    delivered = 0
+    if urls:
+        delivered = _deliver(urls, _title(condition_key, day, severity),
+                             f"{message}\n\n(Not recorded: the warehouse is unreachable: {why})",
+                             severity, settings.alerts.timeout_s)
+    return AlertOutcome(condition_key, day, severity, delivered, False, False, len(urls), None)
+
+
 # ---------------------------------------------------------------------------------------------
 # the alerts table
 
 
 def _as_date(value: date | datetime) -> date:
-    return value.date() if isinstance(value, datetime) else value
+    """A plain ``date``: Prefect hands over pendulum dates, which the sqlite3 driver refuses."""
+    return date(value.year, value.month, value.day)
 
 
 def _stored(wh: Warehouse, key: str, day: date) -> dict | None:

@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -65,6 +65,11 @@ CHAMPION, SHADOW = "champion", "shadow"
 DECISIONS = (APPROVE, REVIEW, DECLINE)
 SCORE_COLUMNS = ("application_id", "model_version", "role", "model_name", "business_date", "pd",
                  "score", "decision", "run_id", *REASON_COLUMNS)
+
+
+class DayNotLoadedError(CreditflowError):
+    """The date has no applications and the feed has not moved past it: its data have not
+    arrived. Nothing is recorded as done, so a later run scores the date once they do."""
 
 
 class ScoringError(CreditflowError):
@@ -419,8 +424,11 @@ def _run(settings: Settings, wh: Warehouse, business_date: date, force: bool,
             _manifest(wh, result, conn=conn)
             return
         result.seconds["lock_wait"] = round(time.perf_counter() - t_lock, 3)
+        _settle_abandoned(wh, conn, business_date, result.run_id)
         # planned under the lock: on SQLite no writer can add rows of the date meanwhile
         chunks, n_read = plan_chunks(wh, business_date, settings.scoring.chunk_rows)
+        if n_read == 0:
+            _refuse_unloaded_day(wh, business_date, conn)
         wh.execute("DELETE FROM scores WHERE business_date = :d", {"d": business_date},
                    conn=conn)
         tally, day_gate = _Tally(), _DayGate(business_date)
@@ -521,6 +529,35 @@ class _Tally:
 # lock and manifest
 
 
+def _refuse_unloaded_day(wh: Warehouse, business_date: date, conn: Connection) -> None:
+    """A date with no applications is complete only once the feed holds a later date (a
+    holiday, a closed branch); before that its applications may simply not be loaded yet, and
+    locking it as done would lose the day for good."""
+    latest = wh.execute("SELECT MAX(business_date) FROM applications", conn=conn).scalar_one()
+    latest = None if latest is None else pd.Timestamp(latest).date()
+    if latest is None or latest <= business_date:
+        raise DayNotLoadedError(
+            f"{business_date}: no applications loaded for this business date yet (latest "
+            f"loaded: {latest or 'none'}); nothing was recorded as done, and a later run scores "
+            "it once its applications are ingested")
+
+
+def unscored_dates(wh: Warehouse, before: date, days: int) -> list[date]:
+    """Dates of the ``days`` before ``before`` that have applications but no completed scoring
+    run: days a failed or early run left behind, which the next daily run catches up."""
+    if days < 1:
+        return []
+    sql = text("SELECT DISTINCT a.business_date FROM applications a WHERE a.business_date >= :lo "
+               "AND a.business_date < :hi AND NOT EXISTS (SELECT 1 FROM run_locks l WHERE "
+               "l.kind = :k AND l.business_date = a.business_date AND l.status = 'completed') "
+               "ORDER BY a.business_date").bindparams(bindparam("lo", type_=Date),
+                                                      bindparam("hi", type_=Date))
+    lo = before - timedelta(days=days)
+    with wh.engine.connect() as conn:
+        rows = conn.execute(sql, {"lo": lo, "hi": before, "k": KIND}).scalars().all()
+    return [pd.Timestamp(r).date() for r in rows]
+
+
 def day_completed(wh: Warehouse, business_date: date) -> bool:
     with wh.engine.connect() as conn:
         row = conn.execute(text("SELECT status FROM run_locks WHERE kind = :k AND "
@@ -540,6 +577,18 @@ def _take_lock(wh: Warehouse, conn: Connection, business_date: date, run_id: str
     status = wh.execute("SELECT status FROM run_locks WHERE kind = :k AND business_date = :d",
                         {"k": KIND, "d": business_date}, conn=conn).scalar_one()
     return status != "completed"
+
+
+def _settle_abandoned(wh: Warehouse, conn: Connection, business_date: date, run_id: str) -> None:
+    """Holding the date's lock, any other run of the date still marked ``running`` was killed
+    (a live one would hold the lock; one queued behind us rewrites its own row when it gets
+    it): mark it failed with the reason instead of leaving it running for ever."""
+    reason = json.dumps({"error": f"interrupted: still 'running' when run {run_id} took the "
+                                  "date's lock (the process was killed)"})
+    wh.execute("UPDATE run_manifest SET status = 'failed', finished_at = :t, details = :why "
+               "WHERE kind = :k AND business_date = :d AND status = 'running' AND run_id <> :r",
+               {"t": _now(), "why": reason, "k": KIND, "d": business_date, "r": run_id},
+               conn=conn)
 
 
 def _finish_lock(wh: Warehouse, conn: Connection, business_date: date, run_id: str) -> None:

@@ -122,6 +122,9 @@ class ScoringSettings(BaseModel):
     chunk_rows: int = 100_000
     dask_address: str | None = None
     dask_workers: int = 2
+    # A scheduled run first scores the dates of this many days before its own that have
+    # applications but no completed run (data that arrived after their own run failed).
+    catch_up_days: int = 7
 
 
 class PromotionSettings(BaseModel):
