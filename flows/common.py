@@ -12,7 +12,8 @@ import threading
 from datetime import date
 from typing import Any
 
-from pipelines.settings import Settings, configure_environment, redact
+from pipelines.privacy import require_own_salt
+from pipelines.settings import Settings, configure_environment, redact, reveal
 from pipelines.warehouse import warehouse_for
 
 # Retries with backoff for steps whose I/O can fail transiently (database, registry).
@@ -22,6 +23,7 @@ IO_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10]}
 def flow_settings() -> Settings:
     """Settings of this process, with Prefect and MLflow pointed at the project home."""
     settings = Settings()
+    require_own_salt(reveal(settings.security.id_salt))
     configure_environment(settings)
     stop_temporary_api_with_this_process()
     return settings

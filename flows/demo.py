@@ -29,6 +29,7 @@ from pipelines.demo import (
     load_history,
     markdown_table,
     simulate_demo_book,
+    use_demo_salt,
 )
 from pipelines.demo import weekly_table as demo_weekly_table
 from pipelines.score import score_day
@@ -57,6 +58,7 @@ def demo(days: int = 120, per_day: int = 400, scenario: str = "used_car_mix",
          progress: bool = True) -> dict[str, Any]:
     plan = DemoPlan(days=days, per_day=per_day, history_per_day=history_per_day,
                     scenario=scenario, onset_day=onset_day)
+    use_demo_salt()
     settings = plan.settings_for(flow_settings())
     logger = get_run_logger()
     t0 = time.perf_counter()

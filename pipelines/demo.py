@@ -11,6 +11,8 @@ each day with the same stages the production deployments run.
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import shutil
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -22,7 +24,8 @@ from sqlalchemy import inspect
 from pipelines.book import load_book
 from pipelines.errors import CreditflowError
 from pipelines.ingest import ingest_frame
-from pipelines.settings import Settings
+from pipelines.privacy import DEFAULT_SALT
+from pipelines.settings import Settings, reveal
 from pipelines.simulate import Book, simulate_book
 from pipelines.warehouse import Warehouse
 
@@ -68,6 +71,17 @@ class DemoPlan:
     def settings_for(self, settings: Settings) -> Settings:
         validation = settings.validation.model_copy(update={"data_docs": self.data_docs})
         return settings.model_copy(update={"validation": validation})
+
+
+SALT_ENV = "CREDITFLOW_SECURITY__ID_SALT"
+
+
+def use_demo_salt() -> None:
+    """The demo's simulated ids need no secret, but every flow refuses the shipped salt: a
+    demo without a salt of the user's own makes a random one for this process (the flows it
+    runs read it from the environment, as a deployment would)."""
+    if reveal(Settings().security.id_salt) in (None, "", DEFAULT_SALT):
+        os.environ[SALT_ENV] = secrets.token_hex(16)
 
 
 def reset_home(settings: Settings) -> bool:

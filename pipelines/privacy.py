@@ -19,11 +19,18 @@ import logging
 import re
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pipelines.errors import CreditflowError
+
 log = logging.getLogger(__name__)
+
+
+class SaltError(CreditflowError, ValueError):
+    """The salt that keys the pseudonyms is missing or public."""
 
 ID_COLUMNS = frozenset({"application_id", "loan_id"})
 DEFAULT_SALT = "change-me"
@@ -40,8 +47,8 @@ def pseudonymise(values: pd.Series | Iterable[object], salt: str) -> pd.Series |
     million distinct ids here.
 
     An empty salt is refused (the pseudonym would be a plain hash, reversible by enumerating the
-    id space). The shipped default ``"change-me"`` is public and gives no more protection, but
-    refusing it would stop every demo and test run: it is accepted with one warning per process.
+    id space), and so is the shipped default ``"change-me"``, which is public and gives no more
+    protection (the demo makes a salt of its own, see ``pipelines.demo``).
     """
     base = _keyed(salt)
     series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
@@ -66,6 +73,33 @@ def withhold_id(column: object, value: object) -> object:
     """``value`` unless ``column`` holds identifiers: for summaries built without the settings
     (the salt), where an example value is a convenience, not a lead to follow."""
     return "(identifier withheld)" if value is not None and is_id_column(column) else value
+
+
+def pseudonymise_examples(summary: Any, salt: str) -> Any:
+    """``summary`` (nested dicts and lists, e.g. a gate summary) with the ``example`` of every
+    ``{"column": ..., "example": ...}`` entry on an identifier column pseudonymised: for
+    printing, where only the text of the value is left. A repeated key keeps its ``(first at
+    row n)`` note; a key whose parts cannot be told apart (an id holding ``|``) is withheld."""
+    if isinstance(summary, list):
+        return [pseudonymise_examples(item, salt) for item in summary]
+    if not isinstance(summary, dict):
+        return summary
+    out = {k: pseudonymise_examples(v, salt) for k, v in summary.items()}
+    if "column" in out and is_id_column(out["column"]) and out.get("example") is not None:
+        out["example"] = _example(str(out["column"]), str(out["example"]), salt)
+    return out
+
+
+def _example(column: str, value: str, salt: str) -> str:
+    note = _FIRST_AT.search(value)
+    key = value[:note.start()] if note else value
+    names = [n.strip() for n in column.split(",")]
+    parts = key.split("|") if len(names) > 1 else [key]  # record_keys joins a key with "|"
+    if len(parts) != len(names):
+        return "(identifier withheld)"
+    shown = [pseudonymise([p], salt)[0] if n in ID_COLUMNS else p
+             for n, p in zip(names, parts, strict=True)]
+    return "|".join(str(x) for x in shown) + (note.group(0) if note else "")
 
 
 def pseudonymise_frame(frame: pd.DataFrame, salt: str) -> pd.DataFrame:
@@ -107,13 +141,21 @@ def pseudonymise_batch(frame: pd.DataFrame, issues: pd.DataFrame,
     return shown, out
 
 
+def require_own_salt(salt: str | None) -> None:
+    """Refuse an empty salt or the shipped one: with either, anyone can reverse a pseudonym by
+    hashing every candidate id. Every flow checks this before it starts (flows.common)."""
+    if not salt:
+        raise SaltError("security.id_salt is empty: identifiers would be a plain, reversible "
+                        "hash; set CREDITFLOW_SECURITY__ID_SALT to a secret")
+    if salt == DEFAULT_SALT:
+        raise SaltError("security.id_salt is the shipped default 'change-me', which anyone "
+                        "can use to reverse the pseudonymised applicant ids: set "
+                        "CREDITFLOW_SECURITY__ID_SALT to a secret of your own (for example "
+                        "`python -c 'import secrets; print(secrets.token_hex(32))'`)")
+
+
 @lru_cache(maxsize=8)
 def _keyed(salt: str) -> hashlib.blake2b:
-    if not salt:
-        raise ValueError("security.id_salt is empty: identifiers would be a plain, reversible "
-                         "hash; set a secret salt")
-    if salt == DEFAULT_SALT:
-        log.warning("security.id_salt is the shipped default: pseudonymised applicant ids can "
-                    "be reversed by anyone; set CREDITFLOW_SECURITY__ID_SALT to a secret")
+    require_own_salt(salt)
     key = hashlib.blake2b(salt.encode("utf-8"), digest_size=32, person=b"creditflow-ids").digest()
     return hashlib.blake2b(key=key, digest_size=DIGEST_BYTES)

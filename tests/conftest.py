@@ -21,6 +21,10 @@ from tests.trained import (  # noqa: F401  (fixtures shared by integration and r
 )
 
 disable_telemetry()
+# Every flow refuses the shipped salt; the suite's processes (and their subprocesses) share one.
+SALT_ENV = "CREDITFLOW_SECURITY__ID_SALT"
+os.environ.setdefault(SALT_ENV, "creditflow-test-suite-salt")
+KEPT_ENV = ("CREDITFLOW_TEST_PG_URL", SALT_ENV)
 PG_ADMIN_URL = os.environ.get("CREDITFLOW_TEST_PG_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -29,7 +33,7 @@ PG_ADMIN_URL = os.environ.get("CREDITFLOW_TEST_PG_URL",
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An isolated CREDITFLOW_HOME; no CREDITFLOW_* from the caller's shell leaks in."""
     for key in list(os.environ):
-        if key.startswith("CREDITFLOW_") and key != "CREDITFLOW_TEST_PG_URL":
+        if key.startswith("CREDITFLOW_") and key not in KEPT_ENV:
             monkeypatch.delenv(key)
     path = tmp_path / "home"
     monkeypatch.setenv("CREDITFLOW_HOME", str(path))

@@ -4,7 +4,7 @@ for a million ids; the gate's report view hides ids but keeps the rest of each i
 from __future__ import annotations
 
 import hashlib
-import logging
+import os
 import time
 
 import numpy as np
@@ -13,6 +13,7 @@ import pytest
 
 from pipelines import privacy
 from pipelines.privacy import (
+    SaltError,
     is_id_column,
     pseudonymise,
     pseudonymise_batch,
@@ -54,18 +55,33 @@ def test_series_keeps_index_and_name_and_nulls() -> None:
     assert pseudonymise([], "salt") == []
 
 
-def test_empty_salt_refused_default_salt_warns_once(caplog: pytest.LogCaptureFixture) -> None:
-    with pytest.raises(ValueError, match="id_salt is empty"):
+def test_empty_and_shipped_salts_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(SaltError, match="id_salt is empty"):
         pseudonymise(["A1"], "")
-    privacy._keyed.cache_clear()
-    with caplog.at_level(logging.WARNING, logger="pipelines.privacy"):
+    with pytest.raises(SaltError, match="shipped default") as err:
         pseudonymise(["A1"], privacy.DEFAULT_SALT)
-        pseudonymise(["A2", "A3"], privacy.DEFAULT_SALT)
-        pseudonymise(["A1"], "a-real-secret")
-    warnings = [r for r in caplog.records if r.name == "pipelines.privacy"]
-    assert len(warnings) == 1 and "shipped default" in warnings[0].getMessage()
-    assert privacy.DEFAULT_SALT not in warnings[0].getMessage()
-    assert "a-real-secret" not in caplog.text
+    assert "CREDITFLOW_SECURITY__ID_SALT" in str(err.value)
+    # every flow checks it before it starts, not when a report first needs a pseudonym
+    from flows.common import flow_settings
+
+    monkeypatch.setenv("CREDITFLOW_SECURITY__ID_SALT", privacy.DEFAULT_SALT)
+    with pytest.raises(SaltError, match="shipped default"):
+        flow_settings()
+    monkeypatch.delenv("CREDITFLOW_SECURITY__ID_SALT")
+    with pytest.raises(SaltError):  # the shipped creditflow.toml leaves it at the default
+        flow_settings()
+
+
+def test_demo_makes_a_salt_of_its_own_unless_one_is_set(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.demo import SALT_ENV, use_demo_salt
+
+    monkeypatch.delenv(SALT_ENV, raising=False)
+    use_demo_salt()
+    first = os.environ[SALT_ENV]
+    assert len(first) == 32 and first != privacy.DEFAULT_SALT
+    use_demo_salt()
+    assert os.environ[SALT_ENV] == first  # the user's (or an earlier) salt is kept
 
 
 def test_a_million_ids_hash_without_collision() -> None:
