@@ -7,20 +7,62 @@ one line on stderr and a non-zero exit code.
 from __future__ import annotations
 
 import json
+import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 from pipelines.errors import CreditflowError
-from pipelines.settings import Settings, configure_environment, redact
+from pipelines.mapping import KINDS as TAPE_KINDS
+from pipelines.quarantine import KINDS as SUITE_KINDS
+from pipelines.settings import (
+    Settings,
+    SimulateSettings,
+    configure_environment,
+    redact,
+    reveal,
+)
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+EARLIEST, LATEST = date(1900, 1, 1), date(2200, 12, 31)
+# typer exports click's BadParameter but not its bases (typer >= 0.26 vendors its own click)
+UsageError: Any = typer.BadParameter.__mro__[1]
+ClickException: Any = UsageError.__mro__[1]
+# Closed sets as enumerations: click checks them (a usage error, exit 2) and --help lists them.
+TapeKind = StrEnum("TapeKind", {k: k for k in TAPE_KINDS})
+SuiteKind = StrEnum("SuiteKind", {k: k for k in SUITE_KINDS})
+Scenario = StrEnum("Scenario", {s: s for s in get_args(
+    SimulateSettings.model_fields["scenario"].annotation)})
+
+
+class OneLineUsage(TyperGroup):
+    """Usage errors (a bad option value, an unknown command) as one line and exit code 2, like
+    every other error here; click's own form is a usage block and a framed panel."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        ctx.meta["json"] = "--json" in args  # the command's options are not parsed yet
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help, as asked
+                raise
+            print_error("error", exc.format_message(), ctx.meta.get("json", False))
+            raise typer.Exit(2) from None
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, cls=OneLineUsage,
                   help="creditflow: a credit-risk (PD) pipeline for auto finance.")
 config_app = typer.Typer(no_args_is_help=True, help="Inspect the configuration.")
 app.add_typer(config_app, name="config")
@@ -32,21 +74,49 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON summary ob
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")]
 
 
+def parse_date(value: str) -> date:
+    """An ISO date from 1900 to 2200: pandas cannot hold dates before 1677 or after 2262, and
+    a date that far from any loan book is a typo."""
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"not a date (YYYY-MM-DD): {value!r}") from None
+    if not EARLIEST <= day <= LATEST:
+        raise typer.BadParameter(f"{value} is outside {EARLIEST}..{LATEST}")
+    return day
+
+
+def date_option(*names: str, help: str) -> Any:
+    return typer.Option(*names, parser=parse_date, metavar="YYYY-MM-DD", help=help)
+
+
+def print_error(kind: str, message: str, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"ok": False, "error": message}))
+    console.print(f"[red]{kind}:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def run(action: Callable[[Settings], dict[str, Any]], as_json: bool, debug: bool,
-        render: Callable[[dict[str, Any]], None] | None = None) -> None:
-    """Run one command: errors become one clear line and exit code 1 (2 for usage errors)."""
+        render: Callable[[dict[str, Any]], None] | None = None, *, flows: bool = False) -> None:
+    """Run one command: errors become one clear line and exit code 1 (usage errors exit 2 in
+    ``OneLineUsage``). ``flows``: the action runs Prefect flows."""
+    from pipelines.privacy import pseudonymise_examples
+
     try:
         settings = Settings()
         configure_environment(settings)
-        summary = action(settings)
+        with quiet_flow_tracebacks(flows and not debug):
+            summary = action(settings)
+        # Applicant ids leave as reports show them: pseudonyms (pipelines.privacy)
+        summary = pseudonymise_examples(summary, reveal(settings.security.id_salt) or "")
+    except ClickException:  # a usage error raised late: OneLineUsage prints it
+        raise
     except Exception as exc:
         if debug:
             raise
         kind = "error" if isinstance(exc, CreditflowError) else f"error ({type(exc).__name__})"
         message = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
-        if as_json:
-            print(json.dumps({"ok": False, "error": message}))
-        console.print(f"[red]{kind}:[/red] {message}", highlight=False, soft_wrap=True)
+        print_error(kind, message, as_json)
         raise typer.Exit(1) from None
     if as_json:
         print(json.dumps({"ok": True, **summary}, default=str))
@@ -59,6 +129,30 @@ def run(action: Callable[[Settings], dict[str, Any]], as_json: bool, debug: bool
             console.print(f"[red]error:[/red] {summary.get('error', '')}", highlight=False,
                           soft_wrap=True)
         raise typer.Exit(1)
+
+
+@contextmanager
+def quiet_flow_tracebacks(quiet: bool) -> Iterator[None]:
+    """Keep log records carrying a traceback (Prefect's "Encountered exception during
+    execution" of a failed flow run) off the console: the CLI prints the one-line error, and
+    --debug the traceback. Prefect's API handler still records them for the UI."""
+    if not quiet:
+        yield
+        return
+    import prefect.main  # noqa: F401  (sets up Prefect's logging, which replaces root handlers)
+
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
+    for handler in handlers:
+        handler.addFilter(_without_traceback)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(_without_traceback)
+
+
+def _without_traceback(record: logging.LogRecord) -> bool:
+    return not (record.exc_info or record.exc_text)
 
 
 def print_summary(summary: dict[str, Any], title: str | None = None) -> None:
@@ -85,10 +179,10 @@ def init(as_json: JsonOpt = False, debug: DebugOpt = False) -> None:
 @app.command()
 def simulate(
     n_applications: Annotated[int | None, typer.Option("--rows", help="Applications.")] = None,
-    start: Annotated[str | None, typer.Option(help="First application date.")] = None,
-    end: Annotated[str | None, typer.Option(help="Last application date.")] = None,
-    scenario: Annotated[str | None, typer.Option(help="Drift scenario.")] = None,
-    scenario_start: Annotated[str | None, typer.Option(help="Drift onset date.")] = None,
+    start: Annotated[date | None, date_option(help="First application date.")] = None,
+    end: Annotated[date | None, date_option(help="Last application date.")] = None,
+    scenario: Annotated[Scenario | None, typer.Option(help="Drift scenario.")] = None,
+    scenario_start: Annotated[date | None, date_option(help="Drift onset date.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     load: Annotated[bool, typer.Option(help="Load the book into the warehouse.")] = True,
     as_json: JsonOpt = False,
@@ -100,8 +194,8 @@ def simulate(
     def action(settings: Settings) -> dict[str, Any]:
         sim = settings.simulate.model_copy(update={k: v for k, v in {
             "n_applications": n_applications,
-            "start": _date(start), "end": _date(end), "scenario": scenario,
-            "scenario_start": _date(scenario_start)}.items() if v is not None})
+            "start": start, "end": end, "scenario": scenario and scenario.value,
+            "scenario_start": scenario_start}.items() if v is not None})
         return simulate_and_load(settings, sim, seed=settings.seed if seed is None else seed,
                                  load=load, progress=not as_json)
 
@@ -111,9 +205,10 @@ def simulate(
 @app.command()
 def ingest(
     path: Annotated[Path, typer.Argument(help="CSV or Parquet file.")],
-    kind: Annotated[str, typer.Option(help="applications | loans | repayments")] = "applications",
+    kind: Annotated[TapeKind, typer.Option(help="What the file holds.")] = TapeKind(
+        "applications"),
     mapping: Annotated[Path | None, typer.Option(help="YAML column mapping.")] = None,
-    business_date: Annotated[str | None, typer.Option(
+    business_date: Annotated[date | None, date_option(
         help="The batch's business date (default: its latest date, at most today).")] = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
@@ -126,8 +221,9 @@ def ingest(
     def action(settings: Settings) -> dict[str, Any]:
         wh = Warehouse.from_settings(settings)
         wh.init()
-        result = ingest_file(wh, path, kind, mapping, chunk_rows=settings.ingest.chunk_rows,
-                             settings=settings, business_date=_date(business_date))
+        result = ingest_file(wh, path, kind.value, mapping,
+                             chunk_rows=settings.ingest.chunk_rows, settings=settings,
+                             business_date=business_date)
         return vars(result)
 
     run(action, as_json, debug)
@@ -136,10 +232,10 @@ def ingest(
 @app.command()
 def validate(
     path: Annotated[Path, typer.Argument(help="CSV or Parquet file.")],
-    kind: Annotated[str, typer.Option(
-        help="applications | loans | repayments | features | scores")] = "applications",
+    kind: Annotated[SuiteKind, typer.Option(help="What the file holds.")] = SuiteKind(
+        "applications"),
     mapping: Annotated[Path | None, typer.Option(help="YAML column mapping.")] = None,
-    business_date: Annotated[str | None, typer.Option(
+    business_date: Annotated[date | None, date_option(
         help="The batch's business date (default: its latest date, at most today).")] = None,
     record: Annotated[bool, typer.Option(
         help="Store the verdict and quarantine rows in the warehouse (default: dry run).")] = False,
@@ -154,7 +250,7 @@ def validate(
         wh = Warehouse.from_settings(settings)
         wh.init()  # the trailing row counts live there, even for a dry run
         try:
-            result = validate_file(settings, path, kind, mapping, _date(business_date), wh,
+            result = validate_file(settings, path, kind.value, mapping, business_date, wh,
                                    record=record)
         except BatchRejected as exc:
             return {"ok": False, "error": str(exc), **exc.result.summary()}
@@ -165,7 +261,7 @@ def validate(
 
 @app.command()
 def score(
-    business_date: Annotated[str, typer.Option("--date", help="Business date (YYYY-MM-DD).")],
+    business_date: Annotated[date, date_option("--date", help="Business date.")],
     force: Annotated[bool, typer.Option(help="Score again even if the date is completed.")]
     = False,
     dask: Annotated[bool, typer.Option(
@@ -176,44 +272,48 @@ def score(
 ) -> None:
     """Score one business date with the champion (and the challenger in shadow): the Prefect
     flow daily-scoring. Prints the same summary as the flow's markdown artifact."""
-    from flows.scoring import run_daily_scoring
-    from pipelines.score import ScoreResult, day_summary_markdown
 
-    day = _date(business_date)
+    def action(_s: Settings) -> dict[str, Any]:
+        from flows.scoring import run_daily_scoring
+
+        return run_daily_scoring(business_date, force=force, dask=dask)
 
     def render(summary: dict[str, Any]) -> None:
+        from pipelines.score import ScoreResult, day_summary_markdown
+
         print(day_summary_markdown(ScoreResult.from_summary(summary)))
 
-    run(lambda _s: run_daily_scoring(day, force=force, dask=dask), as_json, debug, render)
+    run(action, as_json, debug, render, flows=True)
 
 
 @app.command()
 def backfill(
-    start: Annotated[str, typer.Option("--from", help="First business date (YYYY-MM-DD).")],
-    end: Annotated[str, typer.Option("--to", help="Last business date (YYYY-MM-DD).")],
+    start: Annotated[date, date_option("--from", help="First business date.")],
+    end: Annotated[date, date_option("--to", help="Last business date.")],
     force: Annotated[bool, typer.Option(help="Score completed dates again.")] = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Score every date of a range in ONE Prefect flow run (scoring-backfill), the stage once
     per date; completed dates are skipped unless --force; stops at the first failing date."""
-    from flows.scoring import backfill_markdown, scoring_backfill
-    from pipelines.score import ScoreResult
-
-    first, last = _date(start), _date(end)
 
     def action(_s: Settings) -> dict[str, Any]:
-        return {"days": scoring_backfill(first, last, force=force)}
+        from flows.scoring import scoring_backfill
+
+        return {"days": scoring_backfill(start, end, force=force)}
 
     def render(summary: dict[str, Any]) -> None:
+        from flows.scoring import backfill_markdown
+        from pipelines.score import ScoreResult
+
         print(backfill_markdown([ScoreResult.from_summary(d) for d in summary["days"]]))
 
-    run(action, as_json, debug, render)
+    run(action, as_json, debug, render, flows=True)
 
 
 @app.command()
 def monitor(
-    day: Annotated[str, typer.Option("--date", help="Business date to monitor (YYYY-MM-DD).")],
+    day: Annotated[date, date_option("--date", help="Business date to monitor.")],
     retrain: Annotated[bool, typer.Option(help="Start retraining when the policy fires.")] = True,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
@@ -224,9 +324,9 @@ def monitor(
     def action(settings: Settings) -> dict[str, Any]:
         from flows.monitoring import daily_monitoring
 
-        return daily_monitoring(business_date=_date(day), retrain=retrain)
+        return daily_monitoring(business_date=day, retrain=retrain)
 
-    run(action, as_json, debug)
+    run(action, as_json, debug, flows=True)
 
 
 @app.command()
@@ -241,8 +341,8 @@ def summary(as_json: JsonOpt = False, debug: DebugOpt = False) -> None:
 @app.command()
 def demo(
     days: Annotated[int, typer.Option(help="Simulated business days.")] = 120,
-    scenario: Annotated[str, typer.Option(help="none | used_car_mix | income_shock | "
-                                               "dealer_fraud")] = "used_car_mix",
+    scenario: Annotated[Scenario, typer.Option(help="Drift scenario.")] = Scenario(
+        "used_car_mix"),
     per_day: Annotated[int, typer.Option(help="Applications per demo day.")] = 400,
     history_per_day: Annotated[int, typer.Option(help="Applications per day of history.")] = 60,
     as_json: JsonOpt = False,
@@ -261,7 +361,7 @@ def demo(
 
         if booting is not None:
             booting.join()
-        return demo_flow(days=days, per_day=per_day, scenario=scenario,
+        return demo_flow(days=days, per_day=per_day, scenario=scenario.value,
                          history_per_day=history_per_day, progress=not as_json)
 
     def render(summary: dict[str, Any]) -> None:
@@ -278,12 +378,13 @@ def demo(
         for key, value in summary["open"].items():
             out.print(f"  {key:<20} {value}", highlight=False, soft_wrap=True)
 
-    run(action, as_json, debug, render)
+    run(action, as_json, debug, render, flows=True)
 
 
 @app.command()
 def train(
-    train_end: Annotated[str | None, typer.Option(help="Last day of the training window.")] = None,
+    train_end: Annotated[date | None, date_option(
+        help="Last day of the training window.")] = None,
     oot_months: Annotated[int | None, typer.Option(help="Out-of-time window length.")] = None,
     hpo_trials: Annotated[int | None, typer.Option(help="Optuna trials (0: none).")] = None,
     hpo_timeout: Annotated[int | None, typer.Option(help="Optuna budget in seconds.")] = None,
@@ -301,10 +402,10 @@ def train(
             import os
 
             os.environ["CREDITFLOW_TRAINING__HPO_TIMEOUT_S"] = str(hpo_timeout)
-        return training(train_end=_date(train_end), oot_months=oot_months,
+        return training(train_end=train_end, oot_months=oot_months,
                         hpo_trials=hpo_trials, promote=promote, triggered_by="cli")
 
-    run(action, as_json, debug)
+    run(action, as_json, debug, flows=True)
 
 
 @app.command()
@@ -335,7 +436,7 @@ def promote(
 
         return promotion(triggered_by=_who(), challenger_version=version)
 
-    run(action, as_json, debug, lambda s: print(decision_markdown(s)))
+    run(action, as_json, debug, lambda s: print(decision_markdown(s)), flows=not dry_run)
 
 
 @app.command()
@@ -399,15 +500,6 @@ def config_docs() -> None:
     from pipelines.config_docs import reference_markdown
 
     print(reference_markdown())
-
-
-def _date(value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -355,8 +355,14 @@ def _text(value: Any) -> str:
             else value.date().isoformat()
     if isinstance(value, float) and value.is_integer():
         return str(int(value)) if abs(value) < 1e15 else repr(value)
-    # surrogate-escaped bytes (non-UTF-8 input) must survive as printable text
-    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+    return printable(value)
+
+
+def printable(value: object) -> str:
+    """The value as storable text: surrogate-escaped bytes (non-UTF-8 input) and NUL (which
+    PostgreSQL text refuses) written as backslash escapes."""
+    text = str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.replace("\x00", "\\x00")
 
 
 def payloads(rows: pd.DataFrame) -> list[str]:

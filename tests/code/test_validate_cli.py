@@ -77,6 +77,6 @@ def test_validate_a_scores_file(home: Path, tmp_path: Path) -> None:
     assert out["quarantine_by_rule"][0]["column"] == "pd"
 
 
-def test_validate_unknown_kind_is_one_line(home: Path, tmp_path: Path) -> None:
+def test_validate_unknown_kind_is_a_usage_error(home: Path, tmp_path: Path) -> None:
     code, out = invoke(str(apps_csv(tmp_path / "a.csv")), "--kind", "invoices")
-    assert code == 1 and "unknown kind 'invoices'" in out["error"]
+    assert code == 2 and "'invoices' is not one of" in out["error"]
