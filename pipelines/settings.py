@@ -213,6 +213,9 @@ class Settings(BaseSettings):
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, v: Path) -> Path:
+        if "{{" in str(v):  # prefect.yaml's "{{ $CREDITFLOW_HOME }}" with nothing exported
+            raise ValueError(f"home {v} is an unfilled template: export CREDITFLOW_HOME "
+                             "before `prefect deploy` (prefect.yaml passes it to every run)")
         return v.expanduser().resolve()
 
     @classmethod

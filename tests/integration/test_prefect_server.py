@@ -120,12 +120,17 @@ def test_deployed_crons_schedule_runs_and_a_missing_day_is_caught_up(
     _prefect(env, "--no-prompt", "deploy", "--all")
     scheduled = _scheduled_runs(env)
     assert {n for n, runs in scheduled.items() if runs} == set(CRON_DEPLOYMENTS), scheduled
+    deployment = _api(env, "/deployments/filter", {"deployments": {"name": {
+        "any_": ["daily-scoring"]}}})[0]
+    assert deployment["job_variables"]["env"]["CREDITFLOW_HOME"] == str(trained_home)
+    # the worker knows no home: runs get it from the deployment, not by inheritance
+    worker_env = {k: v for k, v in env.items() if k != "CREDITFLOW_HOME"}
     first, second = scheduled["daily-scoring"][:2]
     day = date.fromisoformat(first["expected_start_time"][:10])
     wh = Warehouse(f"sqlite:///{trained_home / 'warehouse.db'}")
     # the cron fires before the day's applications are loaded: refused, not locked as done
     _run_now(env, first)
-    _prefect(env, "worker", "start", "--pool", "creditflow", "--run-once", timeout=300)
+    _prefect(worker_env, "worker", "start", "--pool", "creditflow", "--run-once", timeout=300)
     state = _state_of(env, first)
     assert state["type"] == "FAILED" and "no applications loaded" in state["message"], state
     assert wh.count("run_locks", "business_date = :d AND status = 'completed'", {"d": day}) == 0
@@ -137,7 +142,7 @@ def test_deployed_crons_schedule_runs_and_a_missing_day_is_caught_up(
     out = _prefect(env, "deployment", "run", "daily-scoring/daily-scoring",
                    "--param", "business_date=2025-06-02", "--param", "force=true")
     by_hand = {"id": out.split("UUID:")[1].split()[0]}
-    _prefect(env, "worker", "start", "--pool", "creditflow", "--run-once", timeout=300)
+    _prefect(worker_env, "worker", "start", "--pool", "creditflow", "--run-once", timeout=300)
     assert _state_of(env, second)["type"] == "COMPLETED"
     assert _state_of(env, by_hand)["type"] == "COMPLETED"
     for scored in (day, day + timedelta(days=1)):
