@@ -47,7 +47,7 @@ def training(train_end: date | None = None, oot_months: int | None = None,
     ts = step(validate_training_set)(settings, load_data(settings, train_end, oot_months))
     logger.info("training windows %s as of %s; rows %s", ts.windows.as_dict(),
                 ts.windows.as_of, ts.rows())
-    run = open_run(settings, triggered_by)
+    run = open_run(settings, triggered_by, ts.windows)
     try:
         booster, fit_info = step(fit_model)(settings, ts, run, hpo_trials)
         model = step(calibrate)(settings, booster, ts)

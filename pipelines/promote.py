@@ -66,9 +66,11 @@ from models.registry import (
     aliases,
     client_for,
     load_pd_model,
+    log_training,
     move_aliases_atomically,
     resume_run,
     set_version_tags,
+    tracked_run,
     version_info,
 )
 from models.registry import rollback as registry_rollback
@@ -94,6 +96,10 @@ CI_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 REPORTED_METRICS = ("auc", "ks", "gini", "brier", "ece", "log_loss", "mean_pd", "bad_rate",
                     "approval_rate", "review_rate", "decline_rate", "bad_rate_approved")
 ROLES = ("champion", "challenger")
+# The champion's part in a decision, as tagged on its version: never a verdict, which only the
+# challenger gets (a champion tagged "rejected" read as if it had been refused).
+CHAMPION_ROLE = {PROMOTED: "replaced_champion", CONFLICT: "champion_judged_against"}
+DEFENDED = "defended_champion"
 _PROBE_TIMEOUT_S = 5.0
 
 
@@ -827,7 +833,8 @@ def write_audit(settings: Settings, wh: Warehouse, record: dict[str, Any], stamp
     The warehouse row goes first: it is the trail a reviewer queries."""
     name, uri = record["model_name"], settings.tracking_uri
     audit = {"artifact": _artifact_path(stamp) if run_id else None, "run_id": run_id,
-             "tag": f"promotion.{stamp}", "versions_tagged": list(dict.fromkeys(versions))}
+             "promotion_experiment": promotion_experiment(settings),
+             "version_tags": version_tags(record, stamp, versions)}
     record = {**record, "audit": audit}
     champion, challenger = _audit_versions(record)
     row = {"model_name": name, "challenger_version": challenger,
@@ -844,14 +851,83 @@ def write_audit(settings: Settings, wh: Warehouse, record: dict[str, Any], stamp
                     promotion_audit.c.id == row_id).values(**row))
         if run_id:
             resume_run(uri, run_id).log_dict(record, _artifact_path(stamp))
-        for version in audit["versions_tagged"]:
-            set_version_tags(uri, name, version, {audit["tag"]: record["verdict"]})
+        log_promotion_run(settings, record, stamp)
+        for version, tags in audit["version_tags"].items():
+            set_version_tags(uri, name, version, tags)
     except Exception as exc:
         raise PromotionError(
             f"decision '{record['verdict']}' for {name} (aliases now {record.get('aliases_after')}"
             f") could not be fully recorded: {type(exc).__name__}: {redact(str(exc))[:300]}"
         ) from None
     return audit
+
+
+def promotion_experiment(settings: Settings) -> str:
+    return f"{settings.training.experiment_name}-promotion"
+
+
+def version_tags(record: Mapping[str, Any], stamp: str,
+                 versions: list[str]) -> dict[str, dict[str, str]]:
+    """version -> tags of one decision (only for ``versions``, those in the registry): the
+    challenger gets ``promotion.<stamp>.verdict``; the champion only a ``role``."""
+    key = f"promotion.{stamp}"
+    champion, challenger = _audit_versions(record)
+    if record["verdict"] == ROLLBACK:
+        tags = {challenger: {f"{key}.role": "restored_champion"},
+                champion: {f"{key}.role": "rolled_back_champion"}}
+    else:
+        tags = {challenger: {f"{key}.role": "challenger", f"{key}.verdict": record["verdict"],
+                             f"{key}.champion": f"v{champion}" if champion else "none"},
+                champion: {f"{key}.role": CHAMPION_ROLE.get(record["verdict"], DEFENDED),
+                           f"{key}.challenger": f"v{challenger}"}}
+    return {str(v): tags[v] for v in dict.fromkeys(versions) if v in tags}
+
+
+def log_promotion_run(settings: Settings, record: Mapping[str, Any], stamp: str) -> None:
+    """One run per decision in ``<training experiment>-promotion``: both versions' figures on
+    the same window as metrics, so the runs table compares decisions like with like."""
+    champion, challenger = _audit_versions(record)
+    if record["verdict"] == ROLLBACK:
+        run_name = f"rollback to v{challenger} (v{champion} demoted)"
+    else:
+        run_name = (f"promotion v{challenger} vs {f'v{champion}' if champion else 'no champion'}"
+                    f": {record['verdict']}")
+    params, metrics, tags = promotion_figures(record)
+    tags |= {"stamp": stamp, "mlflow.note.content": "\n".join(
+        f"- {r}" for r in record.get("reasons", []))}
+    texts = {} if record["verdict"] == ROLLBACK else {"decision.md": decision_markdown(record)}
+    with tracked_run(settings.tracking_uri, promotion_experiment(settings),
+                     settings.artifact_root, run_name=run_name) as run:
+        log_training(run, params=params, metrics=metrics, tags=tags, texts=texts)
+
+
+def promotion_figures(record: Mapping[str, Any]
+                      ) -> tuple[dict[str, Any], dict[str, float], dict[str, Any]]:
+    """(params, metrics, tags) of a decision's run. Metrics are ``<role>_oot_<metric>`` with
+    ``_ci_low``/``_ci_high`` where an interval was computed; role ``difference`` is challenger
+    minus champion (``difference_oot_auc`` is the AUC uplift)."""
+    champion, challenger = _audit_versions(record)
+    metrics: dict[str, float] = {}
+    for metric, row in (record.get("metrics") or {}).items():
+        for role, cell in row.items():
+            for part, suffix in (("value", ""), ("ci_low", "_ci_low"), ("ci_high", "_ci_high")):
+                if cell.get(part) is not None:
+                    metrics[f"{role}_oot_{metric}{suffix}"] = cell[part]
+    metrics |= {f"window_{k}": v for k, v in (record.get("counts") or {}).items()}
+    if record.get("score_psi") is not None:
+        metrics["score_psi_challenger_vs_champion"] = record["score_psi"]
+    if record.get("rules"):
+        metrics["rules_failed"] = sum(not r["passed"] for r in record["rules"])
+    params = {"champion_version": champion or "none", "challenger_version": challenger or "none",
+              "window": record.get("window") or {}, "cutoffs": record.get("cutoffs") or {},
+              "bootstrap": record.get("bootstrap") or {},
+              "rule": {r["name"]: f"{r['comparison']} {r['threshold']}"
+                       for r in record.get("rules") or []}}
+    tags = {"verdict": record["verdict"], "model_name": record["model_name"],
+            "decision_id": record["decision_id"], "triggered_by": record["triggered_by"],
+            "challenger_run_id": (record.get("challenger") or {}).get("run_id") or "none",
+            "champion_run_id": (record.get("champion") or {}).get("run_id") or "none"}
+    return params, metrics, tags
 
 
 def _audit_versions(record: Mapping[str, Any]) -> tuple[str | None, str | None]:

@@ -75,7 +75,7 @@ def train_model(settings: Settings, wh: Warehouse, *, train_end: date | None = N
     """One complete, tracked training run; the new version gets the ``challenger`` alias."""
     windows = windows_for(settings, wh, train_end, oot_months)
     ts = validate_training_set(settings, load_training_set(settings, wh, windows))
-    run = open_run(settings, triggered_by)
+    run = open_run(settings, triggered_by, windows)
     try:
         booster, fit_info = fit_model(settings, ts, run, hpo_trials)
         model = calibrate(settings, booster, ts)

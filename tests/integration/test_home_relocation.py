@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from models.registry import client_for, load_pd_model
+from models.registry import client_for, ensure_experiment, load_pd_model, relocate_store
 from pipelines.champion import current_champion
 from pipelines.cli import app
 from pipelines.home import MARKER, open_home, recorded_home
@@ -124,3 +124,21 @@ def test_relocate_command_rewrites_a_home_made_before_the_marker(
     assert mentions(legacy / "mlflow.db", str(original.resolve())) == []
     again = CliRunner().invoke(app, ["home", "relocate", "--from", str(original), "--json"])
     assert json.loads(again.stdout.strip().splitlines()[-1])["mlflow"] == 0  # idempotent
+
+
+def test_only_locations_under_the_old_home_are_rewritten(tmp_path: Path) -> None:
+    """A sibling whose name starts the same (or matches '_' as a LIKE wildcard) and a location
+    outside any home are left as they are."""
+    store = tmp_path / "store"
+    store.mkdir()
+    uri = f"sqlite:///{store}/mlflow.db"
+    old, new = tmp_path / "home_a", tmp_path / "moved"
+    roots = {"mine": old / "mlartifacts", "sibling": tmp_path / "home_ab" / "mlartifacts",
+             "wildcard": tmp_path / "homeXa" / "mlartifacts", "outside": tmp_path / "bucket"}
+    ids = {k: ensure_experiment(uri, k, root) for k, root in roots.items()}
+    assert relocate_store(uri, old, new) == 1
+    client = client_for(uri)
+    where = {k: client.get_experiment(i).artifact_location for k, i in ids.items()}
+    assert where["mine"] == (new / "mlartifacts" / "mine").as_uri()
+    assert all(where[k] == (roots[k] / k).as_uri() for k in ("sibling", "wildcard", "outside"))
+    assert relocate_store(uri, old, new) == 0

@@ -69,7 +69,7 @@ def train_variant(settings: Settings, wh: Warehouse, drop: tuple[str, ...] = ())
     if drop:
         ts.X = {w: x.drop(columns=list(drop)) for w, x in ts.X.items()}
         ts.specs = [s for s in ts.specs if s.name not in drop]
-    run = open_run(settings, "test-variant")
+    run = open_run(settings, "test-variant", ts.windows)
     booster, fit_info = fit_model(settings, ts, run)
     model = calibrate(settings, booster, ts)
     result = log_and_register(settings, run, ts, model, evaluate(settings, model, ts), fit_info,
@@ -181,14 +181,58 @@ def assert_recorded(h: Home, decision: P.PromotionDecision | dict) -> dict:
     assert record["triggered_by"] == row["triggered_by"] == out["triggered_by"]
     assert record["config_hash"] == h.settings.config_hash()
     assert record["audit"] == out["audit"]
-    for version in filter(None, (row["challenger_version"], row["champion_version"])):
-        assert version_info(h.uri, NAME, version)["tags"][out["audit"]["tag"]] == out["verdict"]
+    assert_version_tags(h, out, row["challenger_version"], row["champion_version"])
+    assert_promotion_run(h, out)
     artifact = client_for(h.uri).download_artifacts(
         out["challenger"]["run_id"], out["audit"]["artifact"], str(h.settings.home / "dl"))
     assert json.loads(Path(artifact).read_text()) == record
     apps = h.wh.read("applications", columns=["application_id"])["application_id"]
     assert not any(a in row["record"] for a in apps.sample(300, random_state=0))  # aggregates
     return record
+
+
+def assert_version_tags(h: Home, out: dict, challenger: str, champion: str | None) -> None:
+    """Only the challenger carries the verdict; the champion carries its part, never a verdict
+    it could be mistaken for."""
+    tags = out["audit"]["version_tags"]
+    assert set(tags) == {v for v in (challenger, champion) if v}
+    for version, expected in tags.items():
+        actual = version_info(h.uri, NAME, version)["tags"]
+        assert {k: actual.get(k) for k in expected} == expected
+    verdicts = {v: [t for k, t in tags[v].items() if k.endswith(".verdict")] for v in tags}
+    assert verdicts[challenger] == [out["verdict"]]
+    if champion:
+        assert verdicts[champion] == []
+        role = next(t for k, t in tags[champion].items() if k.endswith(".role"))
+        assert role == {P.PROMOTED: "replaced_champion",
+                        P.CONFLICT: "champion_judged_against"}.get(out["verdict"],
+                                                                   "defended_champion")
+
+
+def assert_promotion_run(h: Home, out: dict) -> None:
+    """One run per decision in the promotion experiment, with both versions' figures on the
+    decision's window."""
+    client = client_for(h.uri)
+    exp = client.get_experiment_by_name(out["audit"]["promotion_experiment"])
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    runs = client.search_runs([exp.experiment_id],
+                              filter_string=f"tags.decision_id = '{out['decision_id']}'")
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED" and run.data.tags["verdict"] == out["verdict"]
+    assert run.info.run_name.startswith(f"promotion v{out['challenger']['version']} vs ")
+    assert run.info.run_name.endswith(f": {out['verdict']}")
+    for role in filter(None, ("challenger", out["champion"] and "champion")):
+        for metric in out["metrics"]:  # a refused challenger has none
+            cell = out["metrics"][metric][role]
+            if cell["value"] is not None:
+                assert run.data.metrics[f"{role}_oot_{metric}"] == pytest.approx(cell["value"])
+    if out["metrics"] and out["champion"]:
+        auc = out["metrics"]["auc"]["difference"]
+        assert run.data.metrics["difference_oot_auc"] == pytest.approx(auc["value"])
+        assert run.data.metrics["difference_oot_auc_ci_low"] == pytest.approx(auc["ci_low"])
+        assert {run.data.params["window.start"], run.data.params["window.end"]} == {
+            out["window"]["start"], out["window"]["end"]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,7 +274,10 @@ def test_clearly_better_challenger_is_promoted_by_the_flow_then_rolled_back(
     row = home.audit().iloc[-1]
     assert (row["decision"], row["challenger_version"], row["champion_version"]) == (
         "rollback", "2", "1")
-    assert version_info(home.uri, NAME, "1")["tags"][back["audit"]["tag"]] == "rollback"
+    assert version_info(home.uri, NAME, "1")["tags"][
+        next(iter(back["audit"]["version_tags"]["1"]))] == "rolled_back_champion"
+    assert version_info(home.uri, NAME, "2")["tags"][
+        next(iter(back["audit"]["version_tags"]["2"]))] == "restored_champion"
 
 
 def test_challenger_with_features_removed_is_not_promoted(home: Home) -> None:

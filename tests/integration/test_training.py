@@ -42,6 +42,29 @@ def test_run_records_windows_counts_versions_and_oot_metrics(champion_run) -> No
     assert params["seed"] == str(s.seed)
 
 
+def test_run_is_named_described_and_lists_its_data(champion_run) -> None:
+    """What an engineer sees in the MLflow UI: a name saying what the run is, an experiment
+    that opens on its runs, and the two windows as inputs (digests, not data)."""
+    s, run = champion_run
+    tags = run.data.tags
+    train_end = tags["window.train"].split("..")[1]
+    assert run.info.run_name == f"pd-train {train_end} test-fixture"
+    assert tags["window.oot"] in tags["mlflow.note.content"]
+    client = client_for(s.tracking_uri)
+    kind = client.get_experiment(run.info.experiment_id).tags["mlflow.experimentKind"]
+    assert kind == "custom_model_development"
+    inputs = {next(t.value for t in d.tags if t.key == "mlflow.data.context"): d.dataset
+              for d in run.inputs.dataset_inputs}
+    assert set(inputs) == {"training", "evaluation"}
+    for context, window in (("training", "train"), ("evaluation", "oot")):
+        dataset = inputs[context]
+        assert dataset.name == f"applications {window} {tags[f'window.{window}']}"
+        assert dataset.source_type == "warehouse" and len(dataset.digest) == 16
+        source = json.loads(dataset.source)
+        assert source["window"] == tags[f"window.{window}"] and source["label"] == "bad"
+        assert json.loads(dataset.profile)["num_rows"] == int(tags[f"count.{window}.rows"])
+
+
 def test_run_artifacts_include_card_plots_tables_and_reference(champion_run,
                                                                tmp_path: Path) -> None:
     s, run = champion_run
