@@ -64,7 +64,9 @@ def training(train_end: date | None = None, oot_months: int | None = None,
     if promote:
         from flows.promotion import promotion
 
-        summary["promotion"] = promotion(triggered_by=f"training run {result.run_id}")
+        # the version this run registered, not whatever the alias points at by now
+        summary["promotion"] = promotion(triggered_by=f"training run {result.run_id}",
+                                         challenger_version=result.version)
     return summary
 
 

@@ -36,6 +36,7 @@ import json
 import math
 import os
 import re
+import socket
 import sqlite3
 import tempfile
 import threading
@@ -52,6 +53,7 @@ from urllib.parse import unquote, urlparse
 import mlflow
 import numpy as np
 import pandas as pd
+import psutil
 from mlflow import MlflowClient
 from mlflow.data.dataset_source import DatasetSource
 from mlflow.entities import Dataset as DatasetEntity
@@ -304,12 +306,42 @@ class DescribedSource(DatasetSource):
 
 def start_run(tracking_uri: str, experiment_name: str, artifact_root: str | Path,
               run_name: str | None = None, tags: Mapping[str, Any] | None = None) -> TrackedRun:
-    """A new RUNNING run; finish it with ``run.finish()`` (or use ``tracked_run``)."""
+    """A new RUNNING run; finish it with ``run.finish()`` (or use ``tracked_run``). Runs of
+    the experiment left RUNNING by a dead process of this machine are settled first."""
     exp_id = ensure_experiment(tracking_uri, experiment_name, artifact_root)
+    settle_abandoned_runs(tracking_uri, exp_id)
     run = client_for(tracking_uri).create_run(
         exp_id, run_name=run_name,
-        tags={_clean_key(k): _param_value(v) for k, v in (tags or {}).items()})
+        tags={OWNER_TAG: _owner(os.getpid()) or "unknown",
+              **{_clean_key(k): _param_value(v) for k, v in (tags or {}).items()}})
     return TrackedRun(tracking_uri, run.info.run_id, exp_id)
+
+
+def _owner(pid: int) -> str | None:
+    """host:pid:start time of a live process (the start time tells a reused pid apart)."""
+    try:
+        return f"{socket.gethostname()}:{pid}:{psutil.Process(pid).create_time():.2f}"
+    except psutil.Error:
+        return None
+
+
+def settle_abandoned_runs(tracking_uri: str, experiment_id: str) -> list[str]:
+    """Mark FAILED (with the reason as a tag) every RUNNING run of the experiment whose owner
+    process on this machine is gone: a SIGKILLed training leaves its run RUNNING for ever
+    otherwise. Runs of other machines, or without an owner tag, are left as they are."""
+    client, here = client_for(tracking_uri), socket.gethostname() + ":"
+    settled = []
+    for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'",
+                                  max_results=200):
+        owner = run.data.tags.get(OWNER_TAG, "")
+        if not owner.startswith(here) or _owner(int(owner.split(":")[1])) == owner:
+            continue
+        client.set_tag(run.info.run_id, SETTLED_TAG,
+                       f"failed: its process ({owner}) died while the run was RUNNING; settled "
+                       f"by process {os.getpid()} on {datetime.now(UTC).isoformat()}")
+        client.set_terminated(run.info.run_id, status="FAILED")
+        settled.append(run.info.run_id)
+    return settled
 
 
 def resume_run(tracking_uri: str, run_id: str) -> TrackedRun:

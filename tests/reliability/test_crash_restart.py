@@ -457,6 +457,13 @@ def test_training_killed_anywhere_leaves_one_finished_champion_on_record(
     trained, decision = crash.rerun("training", {"by": BY})
     reg = Registry.read(settings)
     assert reg.status[trained.run_id] == "FINISHED"
+    # the killed run's process is gone: the rerun settled its run instead of leaving it RUNNING
+    assert "RUNNING" not in reg.status.values(), reg.status
+    for run_id, status in killed.status.items():
+        if status == "RUNNING":
+            assert reg.status[run_id] == "FAILED"
+            tags = client_for(settings.tracking_uri).get_run(run_id).data.tags
+            assert tags["creditflow.settled"].startswith("failed: its process")
     if champion_before == weak:  # the killed run never got there: the rerun wins
         assert decision.verdict == PROMOTED
         assert reg.aliases == {"champion": trained.version, "previous": weak}
