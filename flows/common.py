@@ -39,7 +39,7 @@ _WATCHED: dict[int, subprocess.Popen] = {}
 
 
 def stop_temporary_api_with_this_process() -> None:
-    """Tie Prefect's temporary API server (a uvicorn subprocess of about 230 MB, started when
+    """Tie Prefect's temporary API server (a child process of about 230 MB, started when
     no PREFECT_API_URL is set) to this process: a killed run must not leave it behind. One
     small watchdog process per server, started the first time a flow sees the server."""
     from prefect.server.api.server import SubprocessASGIServer

@@ -701,6 +701,23 @@ def _check_contract(model: PDModel, meta: Model) -> None:
 # promotion
 
 
+@contextmanager
+def immediate_transaction(db: Path) -> Iterator[sqlite3.Connection]:
+    """One write transaction on a SQLite file, taken at once (BEGIN IMMEDIATE): other writers
+    wait for it (up to 30 s) and nobody sees half of it; rolled back on any error."""
+    conn = sqlite3.connect(db, timeout=30, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.close()
+
+
 def sqlite_file(tracking_uri: str) -> Path | None:
     """The database file of a local SQLite store, else None."""
     prefix = "sqlite:///"
@@ -820,9 +837,7 @@ def relocate_store(tracking_uri: str, old_root: Path, new_root: Path) -> int:
         return 0
     pairs = [(old_root.as_uri(), new_root.as_uri()), (str(old_root), str(new_root))]
     changed = 0
-    conn = sqlite3.connect(db, timeout=30, isolation_level=None)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+    with immediate_transaction(db) as conn:
         for table, column in STORE_PATH_COLUMNS:
             for old, new in pairs:
                 # an exact prefix (LIKE would read '_' in a path as a wildcard), whole segments
@@ -831,13 +846,6 @@ def relocate_store(tracking_uri: str, old_root: Path, new_root: Path) -> int:
                     f"WHERE substr({column}, 1, :n) = :old "
                     f"AND (length({column}) = :n OR substr({column}, :n + 1, 1) = '/')",
                     {"old": old, "new": new, "n": len(old)}).rowcount
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.close()
     from mlflow.tracking._tracking_service import utils as tracking_utils
 
     tracking_utils._artifact_repos_cache.clear()

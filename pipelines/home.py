@@ -31,7 +31,6 @@ import fcntl
 import json
 import logging
 import os
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,11 +83,11 @@ def _relocate_warehouse(db: Path, old: Path, new: Path) -> int:
     """Report paths under ``old`` in the warehouse, in one transaction."""
     if not db.is_file():
         return 0
-    conn = sqlite3.connect(db, timeout=30, isolation_level=None)
-    try:
+    from models.registry import immediate_transaction
+
+    changed = 0
+    with immediate_transaction(db) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-        conn.execute("BEGIN IMMEDIATE")
-        changed = 0
         if "validation_results" in tables:
             changed += conn.execute(
                 "UPDATE validation_results SET report_path = :new || substr(report_path, :n + 1)"
@@ -99,14 +98,7 @@ def _relocate_warehouse(db: Path, old: Path, new: Path) -> int:
                 "UPDATE run_manifest SET details = replace(details, :old, :new) "
                 "WHERE instr(details, :old) > 0",
                 {"old": json.dumps(f"{old}/")[:-1], "new": json.dumps(f"{new}/")[:-1]}).rowcount
-        conn.execute("COMMIT")
-        return changed
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.close()
+    return changed
 
 
 def _write_marker(home: Path) -> None:

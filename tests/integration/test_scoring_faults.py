@@ -162,7 +162,10 @@ def test_killed_run_leaves_no_partial_day_and_the_rerun_completes(
     assert len(rows) == rerun.counts["scored"] == n - rerun.counts["quarantined"]
     assert rows["application_id"].is_unique and (rows["run_id"] == rerun.run_id).all()
     assert dict(zip(manifest_rows(wh, DAY)["run_id"], manifest_rows(wh, DAY)["status"],
-                    strict=True)) == {dead_run: "running", rerun.run_id: "completed"}
+                    strict=True)) == {dead_run: "failed", rerun.run_id: "completed"}
+    # settled by the rerun, which held the date's lock: the dead run cannot still be at work
+    assert manifest_rows(wh, DAY).set_index("run_id").loc[dead_run, "details"][
+        "error"].startswith("interrupted")
 
 
 def two_runs_at_once(driver: Driver, wh: Warehouse, day: date) -> None:

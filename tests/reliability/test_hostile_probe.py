@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import time
 import uuid
 from datetime import date
@@ -34,27 +33,15 @@ from pipelines.mapping import MappingError, load_mapping
 from pipelines.quarantine import SuiteError, load_suite
 from pipelines.score import score_day
 from pipelines.settings import PROJECT_ROOT, Settings
-from pipelines.simulate import simulate_book
 from pipelines.validate import validate_file
 from pipelines.warehouse import Warehouse
+from tests.reliability.test_dependencies import closed_port
+from tests.reliability.test_hostile_errors import tape
 
 pytestmark = pytest.mark.reliability
 runner = CliRunner()
+
 DAY = date(2025, 7, 20)  # after the trained book's end
-
-
-def tape(tmp: Path, n: int = 40, name: str = "tape.csv", **edits: dict[int, object]) -> Path:
-    """A clean applications tape of ``n`` rows, with ``edits`` (column -> {row: value})."""
-    apps = simulate_book(n, DAY, DAY, seed=3).applications.drop(columns=["business_date"])
-    # the simulator's tail may break a rule (PTI above 1): keep the tape clean but for the edits
-    apps["annual_income"] = apps["annual_income"].clip(lower=24 * apps["monthly_payment"])
-    apps = apps.astype({c: object for c in edits})
-    for column, rows in edits.items():
-        for row, value in rows.items():
-            apps.loc[row, column] = value
-    path = tmp / name
-    apps.to_csv(path, index=False)
-    return path
 
 
 def write_yaml(path: Path, data: object) -> Path:
@@ -63,12 +50,6 @@ def write_yaml(path: Path, data: object) -> Path:
 
 
 # -- 1. secrets in every URL form -------------------------------------------------------------
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def secret_urls(host: str, db: str, tag: str) -> dict[str, tuple[str, list[str]]]:
     """name -> (URL, the secret strings it holds): the forms SQLAlchemy and psycopg accept."""
