@@ -63,11 +63,11 @@ import pandas as pd
 from bench_score import TRAIN_BOOK, ensure_champion, maxrss_mb, settings_for
 from sqlalchemy import create_engine, text
 
-from pipelines.book import load_book
-from pipelines.score import day_batch_id
-from pipelines.settings import Settings, configure_environment
-from pipelines.simulate import Book, simulate_book
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import Settings, configure_environment
+from pipelines.scoring.score import day_batch_id
+from pipelines.simulation.book import load_book
+from pipelines.simulation.simulate import Book, simulate_book
+from pipelines.warehouse.engine import Warehouse
 
 START = date(2025, 7, 1)  # the day after the history's last date and tape month
 BAD_SHARE = 0.002  # applications per date whose age fails the applications gate

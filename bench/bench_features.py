@@ -4,7 +4,8 @@ features alone (LTV, PTI, DTI, down-payment share) on the same rows.
     .venv/bin/python bench/bench_features.py [--rows 1000000] [--repeat 3]
 
 The book comes from the simulator (3.5 years, 300 dealers); its loan-outcome history is computed
-in pandas (``pipelines.history.outcomes_from_frames``, the same frame ``load_outcomes`` reads from
+in pandas (``pipelines.warehouse.history.outcomes_from_frames``, the same frame ``load_outcomes``
+reads from
 the warehouse) and is not part of the timing. Every application is built with the full dealer
 history (as_of = the last day), the training path's heaviest case. The dealer-history tables
 are kept for the last history frame (a daily run reuses one per tape month), so the cold figure
@@ -21,8 +22,8 @@ from datetime import date
 import pandas as pd
 
 from features import FeatureConfig, build_features, feature_specs
-from pipelines.history import business_day_end, outcomes_from_frames
-from pipelines.simulate import simulate_book
+from pipelines.simulation.simulate import simulate_book
+from pipelines.warehouse.history import business_day_end, outcomes_from_frames
 
 START, END = date(2022, 1, 1), date(2025, 6, 30)
 

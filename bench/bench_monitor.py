@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipelines.core.settings import MonitoringSettings
 from pipelines.monitoring.drift import csi_table, evidently_drift, score_psi
-from pipelines.settings import MonitoringSettings
 
 LEVELS = ["a", "b", "c", "d", "e"]
 

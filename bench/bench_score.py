@@ -1,11 +1,13 @@
-"""Daily scoring end to end (``pipelines.score.score_day``) on one business date of ``--rows``
+"""Daily scoring end to end (``pipelines.scoring.score.score_day``) on one business date of
+``--rows``
 applications, against the sum of the bare parts on the same rows; peak RSS of a larger day
 (``--rss-rows``) scored in a child process that measures its own ``ru_maxrss``.
 
     .venv/bin/python bench/bench_score.py                      # 1M rows; 5M rows for the RSS
     .venv/bin/python bench/bench_score.py --rows 200000 --rss-rows 0 --home /tmp/bench-score
 
-Setup (not timed): a champion trained by ``pipelines.train.train_model`` on a 40k-application
+Setup (not timed): a champion trained by ``pipelines.training.train.train_model`` on a
+40k-application
 simulated book (the test fixture's book and training settings), then a fresh SQLite warehouse
 holding ``--rows`` simulated applications, all on ONE business date (and the loans booked from
 them). ``--home`` keeps both for a rerun.
@@ -48,18 +50,23 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Date, Index, MetaData, Table, bindparam, text
 
-import pipelines.score as score
+import pipelines.scoring.score as score
 from features import build_features
 from models import policy
 from models.registry import get_alias_version, load_pd_model, move_aliases_atomically
-from pipelines import tape_cache
-from pipelines.book import load_book
-from pipelines.history import business_day_end, feature_config, load_applications, load_outcomes
-from pipelines.schema import scores as scores_table
-from pipelines.settings import Settings, configure_environment
-from pipelines.simulate import Book, simulate_book
-from pipelines.train import train_model
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import Settings, configure_environment
+from pipelines.simulation.book import load_book
+from pipelines.simulation.simulate import Book, simulate_book
+from pipelines.training.train import train_model
+from pipelines.warehouse import tape_cache
+from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.history import (
+    business_day_end,
+    feature_config,
+    load_applications,
+    load_outcomes,
+)
+from pipelines.warehouse.schema import scores as scores_table
 
 DAY = date(2025, 6, 18)
 TRAIN_BOOK = {"n_applications": 40_000, "start": date(2021, 1, 1), "end": date(2025, 6, 30)}
@@ -184,7 +191,7 @@ STEPS = {"read chunk": ("load_applications",), "applications gate + scores gate"
 
 @contextmanager
 def step_timers() -> Iterator[dict[str, float]]:
-    """Wrap module-level functions that pipelines.score calls, summing their wall time."""
+    """Wrap module-level functions that pipelines.scoring.score calls, summing their wall time."""
     totals: dict[str, float] = defaultdict(float)
     saved: list[tuple[Any, str, Any]] = []
 

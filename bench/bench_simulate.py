@@ -10,7 +10,7 @@ import argparse
 import time
 from datetime import date
 
-from pipelines import simulate
+from pipelines.simulation import simulate
 
 
 def main() -> None:

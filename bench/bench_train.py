@@ -5,7 +5,8 @@
 Issue 5's target: tracking, validation and registry overhead under 30% of a bare fit.
 
 Setup (not timed): a simulated book, its loan outcomes computed in pandas, features and matured
-labels, split into the four time windows exactly as ``pipelines.trainset.load_training_set`` does
+labels, split into the four time windows exactly as
+``pipelines.training.trainset.load_training_set`` does
 (the warehouse read and the feature build have their own benches). Applications are simulated from
 2021-01 to the end of the OOT window only: later ones are in no window and, features being point in
 time, cannot change the features of earlier ones; the tape still runs to ``as_of`` for the labels.
@@ -16,7 +17,8 @@ the identical params (``models.fit.booster_params``: same depth, rate, monotone 
 threads), the same rounds and early-stopping patience, watching only the early-stopping slice.
 Run ``--bare-repeats`` times (before and after ours, the box is shared); the mean is the baseline.
 
-B (ours): in a temporary CREDITFLOW home, the steps of ``pipelines.train.train_model`` after the
+B (ours): in a temporary CREDITFLOW home, the steps of ``pipelines.training.train.train_model``
+after the
 load: ``validate_training_set`` (features gate with Data Docs), ``fit_model``, ``calibrate``,
 ``evaluate``, ``open_run`` + ``log_and_register`` (MLflow SQLite store, model registry). Module
 imports and the MLflow store's first-time schema migration are one-off process costs, paid before
@@ -57,14 +59,14 @@ from features import (
 from features.registry import FeatureSpec
 from models import fit as model_fit
 from models.registry import ensure_experiment
-from pipelines import train as flow
-from pipelines.evaluate import evaluate
-from pipelines.history import feature_config, infer_extra_features, outcomes_from_frames
-from pipelines.settings import Settings, configure_environment
-from pipelines.simulate import simulate_book
-from pipelines.track import log_and_register, open_run
-from pipelines.trainset import WINDOW_NAMES, TrainingSet, validate_training_set
-from pipelines.windows import Windows, plan_windows, window_of
+from pipelines.core.calendar import Windows, plan_windows, window_of
+from pipelines.core.settings import Settings, configure_environment
+from pipelines.simulation.simulate import simulate_book
+from pipelines.training import train as flow
+from pipelines.training.evaluate import evaluate
+from pipelines.training.track import log_and_register, open_run
+from pipelines.training.trainset import WINDOW_NAMES, TrainingSet, validate_training_set
+from pipelines.warehouse.history import feature_config, infer_extra_features, outcomes_from_frames
 
 START, AS_OF = date(2021, 1, 1), date(2025, 6, 30)
 # Labelled train-window rows per simulated application (2021-01..OOT end, 24-month train window,
@@ -147,7 +149,7 @@ def bare_fit(settings: Settings, ts: TrainingSet,
 def warm_up(settings: Settings) -> float:
     """One-off costs a long-lived process pays once: GX import, MLflow store migration."""
     t0 = time.perf_counter()
-    import pipelines.validate  # noqa: F401  (validate_training_set imports it lazily)
+    import pipelines.validation.gate  # noqa: F401  (validate_training_set imports it lazily)
 
     ensure_experiment(settings.tracking_uri, settings.training.experiment_name,
                       settings.artifact_root)

@@ -3,11 +3,12 @@ checks (the row-level masks and the batch-level shares), on the same rows.
 
     .venv/bin/python bench/bench_validate.py [--rows 1000000] [--repeat 3] [--gx-rows]
 
-The rows come from the simulator (``pipelines.simulate.simulate_book``), typed as ingest leaves
+The rows come from the simulator (``pipelines.simulation.simulate.simulate_book``), typed as ingest
+leaves
 them; 0.1% of them get a defect so the quarantine path is exercised. The gate is timed with and
 without Data Docs. ``--gx-rows`` also times the alternative the gate does not use: every
 expectation (row-level ones too) evaluated by GX's pandas engine with ``result_format=COMPLETE``,
-as the measurement behind the choice documented in ``pipelines/validate.py``.
+as the measurement behind the choice documented in ``pipelines/validation/gate.py``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from pipelines.schema import CATEGORIES
-from pipelines.settings import Settings
-from pipelines.simulate import simulate_book
-from pipelines.validate import GxBatch, run_gate
+from pipelines.core.settings import Settings
+from pipelines.simulation.simulate import simulate_book
+from pipelines.validation.gate import GxBatch, run_gate
+from pipelines.warehouse.schema import CATEGORIES
 
 DAY = date(2025, 6, 30)
 RANGES = {"applicant_age": (18, 100), "annual_income": (0, 1e7), "employment_years": (0, 80),
@@ -82,8 +83,8 @@ def gx_rows_alternative(df: pd.DataFrame, settings: Settings) -> float:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    from pipelines.quarantine import load_suite
-    from pipelines.validate import business_day_end
+    from pipelines.validation.gate import business_day_end
+    from pipelines.validation.quarantine import load_suite
 
     suite = load_suite("applications", settings)
     checks = GxBatch(df, suite, None, pd.DataFrame(columns=["row_number", "rule", "column",

@@ -114,7 +114,7 @@ def _check_inputs(applications: pd.DataFrame, history: pd.DataFrame) -> None:
     missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
     if missing:
         raise FeatureInputError(f"history lacks column(s) {', '.join(missing)} "
-                                "(expected the frame of pipelines.history.load_outcomes)")
+                                "(expected the frame of pipelines.warehouse.history.load_outcomes)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ def _build_tables(history: pd.DataFrame, window: int, cap: pd.Timestamp) -> _Dea
 def _dealer_tables(history: pd.DataFrame, window: int, cap: pd.Timestamp) -> _DealerTables:
     """The tables of ``history`` up to ``cap``, rebuilt only for a new frame or cap: a daily run
     builds features many times from the same shared history frame (one per tape month, see
-    ``pipelines.tape_cache``), and building the tables is most of the cost (~0.1 s on 90k
+    ``pipelines.warehouse.tape_cache``), and building the tables is most of the cost (~0.1 s on 90k
     loans). The frame is treated as read-only, like every input of ``build_features``."""
     global _LAST_TABLES
     last, key = _LAST_TABLES, (len(history), window, cap)
@@ -333,7 +333,8 @@ def build_features(applications: pd.DataFrame, history: pd.DataFrame, as_of: pd.
     """Features per application, indexed by application_id in input order, columns in spec
     order: float64 (NaN where a source is missing) or Categorical with the spec's categories.
 
-    ``history`` is the loan-outcome frame of ``pipelines.history.load_outcomes``; facts after
+    ``history`` is the loan-outcome frame of ``pipelines.warehouse.history.load_outcomes``; facts
+    after
     ``as_of`` are ignored, and each application sees only loans matured by its own timestamp."""
     specs = feature_specs() if specs is None else list(specs)
     check_leakage(applications.columns, specs, config.leakage_denylist)

@@ -8,7 +8,8 @@ Sources are application columns by bare name. Dealer history is computed from *e
 outcomes, point-in-time filtered by the builder; those sources are written ``table.column`` so they
 are told apart from the application's own fields (the denylist applies to the application's own).
 
-Category lists are copied from ``pipelines.schema.CATEGORIES`` because this layer may not import
+Category lists are copied from ``pipelines.warehouse.schema.CATEGORIES`` because this layer may not
+import
 pipelines; a test checks that the two agree.
 """
 

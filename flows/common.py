@@ -12,9 +12,9 @@ import threading
 from datetime import date
 from typing import Any
 
-from pipelines.privacy import require_own_salt
-from pipelines.settings import Settings, configure_environment, redact, reveal
-from pipelines.warehouse import warehouse_for
+from pipelines.core.privacy import require_own_salt
+from pipelines.core.settings import Settings, configure_environment, redact, reveal
+from pipelines.warehouse.engine import warehouse_for
 
 # Retries with backoff for steps whose I/O can fail transiently (database, registry).
 IO_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10]}
@@ -100,7 +100,7 @@ def current_run_id() -> str | None:
 
 def alert_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
     """Prefect on-failure hook: the same alert function monitoring uses."""
-    from pipelines.alerts import send_alert
+    from pipelines.monitoring.alerts import send_alert
 
     settings = flow_settings()
     params = getattr(flow_run, "parameters", {}) or {}

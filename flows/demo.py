@@ -21,7 +21,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from flows.common import flow_settings
 from flows.monitoring import load_champion, monitor, start_retraining
 from flows.training import training
-from pipelines.demo import (
+from pipelines.core.settings import Settings
+from pipelines.scoring.score import score_day
+from pipelines.simulation.demo import (
     DemoPlan,
     claim_home,
     day_feed,
@@ -31,10 +33,8 @@ from pipelines.demo import (
     simulate_demo_book,
     use_demo_salt,
 )
-from pipelines.demo import weekly_table as demo_weekly_table
-from pipelines.score import score_day
-from pipelines.settings import Settings
-from pipelines.warehouse import Warehouse, warehouse_for
+from pipelines.simulation.demo import weekly_table as demo_weekly_table
+from pipelines.warehouse.engine import Warehouse, warehouse_for
 
 
 @task(cache_policy=NO_CACHE)

@@ -13,10 +13,10 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.common import IO_RETRIES, alert_on_failure, flow_settings, scheduled_date
 from pipelines.champion import current_champion
-from pipelines.monitor import MonitorResult, monitor_day, summary_markdown
+from pipelines.core.settings import Settings
+from pipelines.monitoring.day import MonitorResult, monitor_day, summary_markdown
 from pipelines.monitoring.policy import RetrainDecision, record_launch
-from pipelines.settings import Settings
-from pipelines.warehouse import warehouse_for
+from pipelines.warehouse.engine import warehouse_for
 
 RETRAINING_DEPLOYMENT = "training/retraining"
 

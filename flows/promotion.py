@@ -1,5 +1,6 @@
 """Prefect flow ``promotion``: judge the challenger against the champion, then apply the verdict
-(alias move and audit). Every step is a ``pipelines.promote`` function; see its docstring for the
+(alias move and audit). Every step is a ``pipelines.promotion.promote`` function; see its docstring
+for the
 rules and the guarantees.
 
 The comparison only reads, so it retries on transient I/O errors (not on a refusal the user must
@@ -16,15 +17,15 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import IO_RETRIES, alert_on_failure, flow_settings
-from pipelines.promote import (
+from pipelines.core.settings import Settings
+from pipelines.promotion.promote import (
     PromotionDecision,
     PromotionError,
     RegistryUnavailableError,
     apply_decision,
     decide,
 )
-from pipelines.settings import Settings
-from pipelines.warehouse import warehouse_for
+from pipelines.warehouse.engine import warehouse_for
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:

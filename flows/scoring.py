@@ -1,5 +1,5 @@
 """Prefect flows ``daily-scoring`` (one business date) and ``scoring-backfill`` (a range of dates
-in ONE flow run), idempotent per date (see pipelines.score).
+in ONE flow run), idempotent per date (see pipelines.scoring.score).
 
 Chunks run in-process by default. Given a Dask scheduler address (``scoring.dask_address``) or
 ``dask=True`` (a local cluster of ``scoring.dask_workers`` processes), each chunk becomes a Prefect
@@ -26,8 +26,9 @@ from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner
 
 from flows.common import IO_RETRIES, alert_on_failure, current_run_id, flow_settings, scheduled_date
-from pipelines.errors import CreditflowError
-from pipelines.score import (
+from pipelines.core.errors import CreditflowError
+from pipelines.core.settings import Settings
+from pipelines.scoring.score import (
     Chunk,
     ChunkContext,
     ChunkOutput,
@@ -40,8 +41,7 @@ from pipelines.score import (
     sequential,
     unscored_dates,
 )
-from pipelines.settings import Settings
-from pipelines.warehouse import warehouse_for
+from pipelines.warehouse.engine import warehouse_for
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:

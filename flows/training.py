@@ -15,12 +15,12 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import IO_RETRIES, alert_on_failure, flow_settings
-from pipelines.evaluate import evaluate
-from pipelines.settings import Settings
-from pipelines.track import log_and_register, open_run
-from pipelines.train import calibrate, fit_model
-from pipelines.trainset import load_training_set, validate_training_set, windows_for
-from pipelines.warehouse import warehouse_for
+from pipelines.core.settings import Settings
+from pipelines.training.evaluate import evaluate
+from pipelines.training.track import log_and_register, open_run
+from pipelines.training.train import calibrate, fit_model
+from pipelines.training.trainset import load_training_set, validate_training_set, windows_for
+from pipelines.warehouse.engine import warehouse_for
 
 step = task(cache_policy=NO_CACHE)
 

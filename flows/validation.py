@@ -1,8 +1,10 @@
-"""Prefect task around the validation gate (``pipelines.validate``): run it, publish its summary as
+"""Prefect task around the validation gate (``pipelines.validation.gate``): run it, publish its
+summary as
 a markdown artifact, and let a rejection fail the flow (after the artifact, so the run shows why).
 
 The caller that writes the batch's rows passes ``record=False`` and calls
-``pipelines.validate.record_gate`` inside its own write transaction; a batch with nothing to write
+``pipelines.validation.gate.record_gate`` inside its own write transaction; a batch with nothing to
+write
 (the feature matrix before training) lets the task record it.
 """
 
@@ -16,9 +18,15 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from pipelines.settings import Settings
-from pipelines.validate import BatchRejected, GateResult, record_gate, run_gate, summary_markdown
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import Settings
+from pipelines.validation.gate import (
+    BatchRejected,
+    GateResult,
+    record_gate,
+    run_gate,
+    summary_markdown,
+)
+from pipelines.warehouse.engine import Warehouse
 
 
 def artifact_key(kind: str, batch_id: str) -> str:

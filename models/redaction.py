@@ -1,4 +1,5 @@
-"""Secrets out of text: the one redaction used by the pipeline (``pipelines.settings`` re-exports
+"""Secrets out of text: the one redaction used by the pipeline (``pipelines.core.settings``
+re-exports
 it) and by the registry (parameters logged to MLflow). It lives in ``models/`` because models/
 may not import pipelines/ while pipelines/ may import models/; it needs SQLAlchemy only.
 

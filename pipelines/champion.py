@@ -15,8 +15,8 @@ from models.registry import (
     load_pd_model,
     load_reference,
 )
-from pipelines.errors import CreditflowError
-from pipelines.settings import Settings
+from pipelines.core.errors import CreditflowError
+from pipelines.core.settings import Settings
 
 
 class NoChampionError(CreditflowError):

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from pipelines.settings import Settings, disable_telemetry
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import Settings, disable_telemetry
+from pipelines.warehouse.engine import Warehouse
 from tests.trained import (  # noqa: F401  (fixtures shared by integration and reliability tests)
     prefect_harness,
     trained_home,
@@ -87,9 +87,9 @@ def pg_wh(pg_url: str) -> Iterator[Warehouse]:
     """The session's PostgreSQL warehouse, emptied before each test."""
     wh = Warehouse(pg_url)
     wh.init()
-    from pipelines import tape_cache
     from pipelines.monitoring import window
-    from pipelines.schema import metadata
+    from pipelines.warehouse import tape_cache
+    from pipelines.warehouse.schema import metadata
 
     with wh.begin() as conn:
         for table in reversed(metadata.sorted_tables):

@@ -13,11 +13,11 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from models.registry import move_aliases_atomically, relocate_store
-from pipelines.book import load_book
-from pipelines.settings import Settings, SimulateSettings, configure_environment
-from pipelines.simulate import simulate_book
-from pipelines.train import train_model
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import Settings, SimulateSettings, configure_environment
+from pipelines.simulation.book import load_book
+from pipelines.simulation.simulate import simulate_book
+from pipelines.training.train import train_model
+from pipelines.warehouse.engine import Warehouse
 
 # Small but honest: enough bads per window for AUC and calibration to mean something.
 BOOK = SimulateSettings(n_applications=40_000, start=date(2021, 1, 1), end=date(2025, 6, 30))
@@ -63,7 +63,7 @@ def trained_home(trained_home_template: Path, tmp_path: Path,
 
 # MLflow stores absolute artifact locations: without this, a copy would read (and a test that
 # corrupts or adds artifacts would write) the template's files, shared by every test. (The CLI
-# and the flows do the same by themselves: pipelines.home; tests call stages directly.)
+# and the flows do the same by themselves: pipelines.core.home; tests call stages directly.)
 
 
 def forget_artifact_locations() -> None:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from models.metrics import psi, psi_band, psi_edges
-from pipelines.errors import CreditflowError
+from pipelines.core.errors import CreditflowError
 
 CSI_COLUMNS = ["feature", "kind", "value", "band", "trend", "ref_missing", "cur_missing"]
 EVIDENTLY_COLUMNS = ["feature", "method", "threshold", "score", "drifted"]

@@ -27,8 +27,8 @@ from sqlalchemy import Date, bindparam, text
 from models import metrics as M
 from models.estimate import estimate_performance
 from pipelines.monitoring.portfolio import BUCKETS, month_end, month_ends_back
-from pipelines.tape_cache import cached
-from pipelines.warehouse import Warehouse
+from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.tape_cache import cached
 
 ED_COLUMNS = ["as_of_month", "mob", "dealer_id", "events", "at_risk"]
 
@@ -84,7 +84,7 @@ def load_realised(wh: Warehouse, as_of: date, window_months: int,
     """Champion scores of the given vintages joined to their labels as of ``as_of``: columns
     vintage, model_version, pd, bad (labelled loans only). Empty when nothing was scored then."""
     from features.target import label_applications
-    from pipelines.history import business_day_end, load_applications, shared_outcomes
+    from pipelines.warehouse.history import business_day_end, load_applications, shared_outcomes
 
     cols = ["vintage", "model_version", "pd", "bad"]
     if not vintages:
@@ -174,7 +174,7 @@ def load_early_delinquency_counts(wh: Warehouse, start: date, end: date, mob: in
     """``early_delinquency_counts`` computed by the database for the month ends in
     [start, end]; only loans booked from ``mob + 1`` months before ``start`` are read (an older
     loan has no row at months on book <= mob in the window). Month ends only change with a new
-    tape: read once per tape (``pipelines.tape_cache``)."""
+    tape: read once per tape (``pipelines.warehouse.tape_cache``)."""
     start, end = pd.Timestamp(start).date(), pd.Timestamp(end).date()
     return cached(wh, "early_delinquency_counts", end, (start, int(mob), bucket),
                   lambda: _early_delinquency_counts(wh, start, end, int(mob), bucket))

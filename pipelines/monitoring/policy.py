@@ -28,8 +28,8 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 from sqlalchemy import Date, bindparam, text
 
-from pipelines.settings import MonitoringSettings, Settings
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import MonitoringSettings, Settings
+from pipelines.warehouse.engine import Warehouse
 
 KIND = "retrain_trigger"
 TRIGGERED, SUPPRESSED, QUIET = "triggered", "suppressed", "quiet"

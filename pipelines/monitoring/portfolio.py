@@ -23,9 +23,9 @@ import pandas as pd
 from scipy.stats import binom
 from sqlalchemy import Date, bindparam, text
 
-from pipelines.schema import BAD_BUCKETS, DPD_BUCKETS
-from pipelines.tape_cache import cached
-from pipelines.warehouse import Warehouse
+from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.schema import BAD_BUCKETS, DPD_BUCKETS
+from pipelines.warehouse.tape_cache import cached
 
 BUCKETS: list[str] = list(DPD_BUCKETS)  # current, 1-30, 31-60, 61-90, 90+, charge-off
 FROM_BUCKETS: list[str] = BUCKETS[:-1]  # charge-off is absorbing
@@ -84,7 +84,7 @@ GROUP BY a.as_of_month, a.dpd_bucket, b.dpd_bucket
 def load_transition_counts(wh: Warehouse, as_of: date, months: int) -> pd.DataFrame:
     """``transition_counts`` for the last ``months`` transitions known on ``as_of`` (the later
     month end on or before it), computed by the database: at most months x 30 rows back. The
-    same every day of a month: read once per tape (``pipelines.tape_cache``)."""
+    same every day of a month: read once per tape (``pipelines.warehouse.tape_cache``)."""
     last = month_end(as_of)
     return cached(wh, "transition_counts", last.date(), (months,),
                   lambda: _transition_counts(wh, last, months))
@@ -205,7 +205,7 @@ def load_vintage_counts(wh: Warehouse, as_of: date, months: int) -> pd.DataFrame
     database (one row per origination day and first-bad month on book). Loans of the month
     after the last tape are left out: their vintage has no month on book yet (``vintage_curves``
     masks it whole), and leaving them out makes the read the same all month, so it is read once
-    per tape (``pipelines.tape_cache``)."""
+    per tape (``pipelines.warehouse.tape_cache``)."""
     start = (pd.Timestamp(as_of).to_period("M") - (months - 1)).start_time.date()
     last = month_end(as_of).date()
     return cached(wh, "vintage_counts", last, (start,),

@@ -17,8 +17,8 @@ from threading import Lock
 import pandas as pd
 from sqlalchemy import Date, bindparam, text
 
-from pipelines.history import load_applications
-from pipelines.warehouse import Warehouse
+from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.history import load_applications
 
 _MAX_DATES = 400  # a year of windows on a few warehouses; entries are one date's rows
 _CACHE: dict[tuple[str, date], tuple[tuple[Hashable, ...], pd.DataFrame]] = {}

@@ -9,9 +9,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from pipelines.alerts import send_alert
-from pipelines.settings import Settings
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import Settings
+from pipelines.monitoring.alerts import send_alert
+from pipelines.warehouse.engine import Warehouse
 
 DAY = date(2024, 8, 1)
 

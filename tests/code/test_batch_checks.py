@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.batch_checks import evaluate
+from pipelines.validation.batch_checks import evaluate
 
 
 def gx_results(frame: pd.DataFrame, expectations: list[Any]) -> list[Any]:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines.demo import DEMO_MARK, DemoHomeError, DemoPlan, claim_home, reset_home
-from pipelines.settings import Settings
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import Settings
+from pipelines.simulation.demo import DEMO_MARK, DemoHomeError, DemoPlan, claim_home, reset_home
+from pipelines.warehouse.engine import Warehouse
 
 PLAN = DemoPlan(days=7, per_day=10)
 

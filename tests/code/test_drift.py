@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from models.metrics import psi
+from pipelines.core.settings import MonitoringSettings
 from pipelines.monitoring.drift import (
     DriftInputError,
     _drifted,
@@ -16,7 +17,6 @@ from pipelines.monitoring.drift import (
     feature_csi,
     score_psi,
 )
-from pipelines.settings import MonitoringSettings
 
 BANDS = MonitoringSettings().psi_bands
 

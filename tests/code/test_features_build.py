@@ -15,7 +15,7 @@ from features import (
     feature_specs,
 )
 from features.build import window_end
-from pipelines.settings import FeatureSettings
+from pipelines.core.settings import FeatureSettings
 
 T = pd.Timestamp
 DENYLIST = tuple(FeatureSettings().leakage_denylist)

@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from features import FeatureConfig, LeakageError, build_features
-from pipelines.history import (
+from pipelines.core.settings import Settings
+from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.history import (
     HistoryError,
     business_day_end,
     feature_config,
@@ -19,8 +21,6 @@ from pipelines.history import (
     load_outcomes,
     outcomes_from_frames,
 )
-from pipelines.settings import Settings
-from pipelines.warehouse import Warehouse
 
 T = pd.Timestamp
 LOANS = pd.DataFrame({

@@ -15,7 +15,7 @@ from features import (
     monotone_constraints,
 )
 from features.build import DEALER_FEATURES, DERIVED, HISTORY_COLUMNS
-from pipelines.schema import APPLICATION_COLUMNS, CATEGORIES
+from pipelines.warehouse.schema import APPLICATION_COLUMNS, CATEGORIES
 
 AS_OF = pd.Timestamp("2024-06-30 23:59:59")
 

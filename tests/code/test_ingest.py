@@ -6,11 +6,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines.ingest import IngestError, ingest_file, read_extra
-from pipelines.mapping import MappingError
-from pipelines.settings import Settings
-from pipelines.validate import BatchRejected
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import Settings
+from pipelines.ingest.load import IngestError, ingest_file, read_extra
+from pipelines.ingest.mapping import MappingError
+from pipelines.validation.gate import BatchRejected
+from pipelines.warehouse.engine import Warehouse
 
 TAPE = """app_ref,submitted_at,income_yearly,score,vehicle_price,loan_amount,state,months_at_address,defaulted
 X1,2024-01-05 09:30:00,52000,702,24000,21000,CA,14,0
@@ -248,7 +248,7 @@ def test_quarantine_and_rows_land_in_one_transaction(sqlite_wh: Warehouse, setti
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("pipelines.ingest.record_gate", broken)
+    monkeypatch.setattr("pipelines.ingest.load.record_gate", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         ingest_file(sqlite_wh, tape[0], "applications", tape[1], settings=settings)
     assert sqlite_wh.count("applications") == 0 and sqlite_wh.count("quarantine") == 0

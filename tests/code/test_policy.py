@@ -8,14 +8,14 @@ from datetime import date, timedelta
 
 import pytest
 
+from pipelines.core.settings import MonitoringSettings, Settings
 from pipelines.monitoring.policy import (
     PolicyInputs,
     decide_retrain,
     retrain_reasons,
     run_id_for,
 )
-from pipelines.settings import MonitoringSettings, Settings
-from pipelines.warehouse import Warehouse
+from pipelines.warehouse.engine import Warehouse
 
 CFG = MonitoringSettings()
 DAY = date(2024, 9, 2)

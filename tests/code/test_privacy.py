@@ -1,4 +1,4 @@
-"""pipelines.privacy: pseudonyms are consistent per salt, keyed, null-preserving and fast enough
+"""pipelines.core.privacy: pseudonyms are consistent per salt, keyed, null-preserving and fast enough
 for a million ids; the gate's report view hides ids but keeps the rest of each issue."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines import privacy
-from pipelines.privacy import (
+from pipelines.core import privacy
+from pipelines.core.privacy import (
     SaltError,
     is_id_column,
     pseudonymise,
@@ -74,7 +74,7 @@ def test_empty_and_shipped_salts_are_refused(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_demo_makes_a_salt_of_its_own_unless_one_is_set(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipelines.demo import SALT_ENV, use_demo_salt
+    from pipelines.simulation.demo import SALT_ENV, use_demo_salt
 
     monkeypatch.delenv(SALT_ENV, raising=False)
     use_demo_salt()

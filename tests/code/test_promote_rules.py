@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.promote import (
+from pipelines.core.settings import PromotionSettings
+from pipelines.promotion.promote import (
     PROMOTED,
     REFUSED,
     REJECTED,
@@ -24,7 +25,6 @@ from pipelines.promote import (
     training_overlap,
     verdict_of,
 )
-from pipelines.settings import PromotionSettings
 
 POLICY = PromotionSettings(min_auc_uplift=0.002, ks_tolerance=0.01, brier_tolerance=0.002,
                            ece_tolerance=0.01, max_approval_rate_shift=0.05)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.config_docs import readme_section
+from pipelines.core.config_docs import readme_section
 
 README = Path(__file__).parents[2] / "README.md"
 

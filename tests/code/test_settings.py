@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.settings import TELEMETRY_OFF, Settings, mask_secret, redact
+from pipelines.core.settings import TELEMETRY_OFF, Settings, mask_secret, redact
 
 
 def test_defaults_put_everything_under_home(home: Path) -> None:

@@ -10,14 +10,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.schema import APPLICATION_COLUMNS, CATEGORIES, DPD_BUCKETS, REPAYMENT_COLUMNS
-from pipelines.simulate import (
+from pipelines.simulation.simulate import (
     SCENARIOS,
     Book,
     annuity_payment,
     fraud_dealers,
     ground_truth_logit,
     simulate_book,
+)
+from pipelines.warehouse.schema import (
+    APPLICATION_COLUMNS,
+    CATEGORIES,
+    DPD_BUCKETS,
+    REPAYMENT_COLUMNS,
 )
 
 START, END, ONSET = date(2022, 1, 1), date(2024, 6, 30), date(2023, 7, 1)

@@ -11,9 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.quarantine import SuiteError, load_suite
-from pipelines.settings import Settings
-from pipelines.validate import (
+from pipelines.core.settings import Settings
+from pipelines.validation.gate import (
     BatchRejected,
     GateResult,
     record_gate,
@@ -21,7 +20,8 @@ from pipelines.validate import (
     summary_markdown,
     trailing_average,
 )
-from pipelines.warehouse import Warehouse
+from pipelines.validation.quarantine import SuiteError, load_suite
+from pipelines.warehouse.engine import Warehouse
 
 DAY = date(2024, 3, 1)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 from typer.testing import CliRunner
 
-from pipelines.cli import app
-from pipelines.settings import Settings
-from pipelines.warehouse import Warehouse
+from flows.cli import app
+from pipelines.core.settings import Settings
+from pipelines.warehouse.engine import Warehouse
 
 runner = CliRunner()
 HEADER = "application_id,application_ts,applicant_age,loan_amount,vehicle_price,vehicle_segment"

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import inspect
 
-from pipelines.schema import metadata
-from pipelines.warehouse import Warehouse, WarehouseError
+from pipelines.warehouse.engine import Warehouse, WarehouseError
+from pipelines.warehouse.schema import metadata
 
 
 def _apps(ids: list[str], income: float = 50_000.0) -> pd.DataFrame:

@@ -6,7 +6,7 @@ from itertools import pairwise
 import pandas as pd
 import pytest
 
-from pipelines.windows import WindowError, latest_matured_month_end, plan_windows, window_of
+from pipelines.core.calendar import WindowError, latest_matured_month_end, plan_windows, window_of
 
 
 @pytest.mark.parametrize("as_of", [date(2025, 6, 30), date(2025, 6, 14), date(2024, 2, 29),

@@ -8,17 +8,17 @@ import pandas as pd
 import pytest
 
 from features import build_features
-from pipelines.book import load_book
-from pipelines.history import (
+from pipelines.core.settings import Settings
+from pipelines.simulation.book import load_book
+from pipelines.simulation.simulate import simulate_book
+from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.history import (
     business_day_end,
     feature_config,
     feature_history,
     load_applications,
     load_outcomes,
 )
-from pipelines.settings import Settings
-from pipelines.simulate import simulate_book
-from pipelines.warehouse import Warehouse
 
 
 def test_same_features_as_the_uncached_history(sqlite_wh: Warehouse, settings: Settings) -> None:

@@ -13,15 +13,15 @@ import pandas as pd
 import pytest
 
 from features import build_features, label_applications, maturity_summary
-from pipelines.book import load_book
-from pipelines.history import (
+from pipelines.simulation.book import load_book
+from pipelines.simulation.simulate import Book, simulate_book
+from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.history import (
     business_day_end,
     load_applications,
     load_outcomes,
     outcomes_from_frames,
 )
-from pipelines.simulate import Book, simulate_book
-from pipelines.warehouse import Warehouse
 
 START, END = date(2022, 1, 1), date(2023, 12, 31)
 CUT = date(2023, 6, 30)  # "today" for the point-in-time warehouse

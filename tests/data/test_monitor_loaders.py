@@ -14,8 +14,8 @@ from models import metrics as M
 from models.estimate import auc_standard_error, expected_auc
 from pipelines.monitoring import performance as P
 from pipelines.monitoring import portfolio as R
-from pipelines.simulate import Book, simulate_book
-from pipelines.warehouse import Warehouse
+from pipelines.simulation.simulate import Book, simulate_book
+from pipelines.warehouse.engine import Warehouse
 
 AS_OF = date(2024, 3, 15)
 
@@ -101,8 +101,8 @@ def test_realised_performance_matches_the_truth(wh: Warehouse, book: Book) -> No
 
 
 def test_window_applications_read_by_date_equal_one_read_and_see_changes(wh: Warehouse) -> None:
-    from pipelines.history import load_applications
     from pipelines.monitoring import window as W
+    from pipelines.warehouse.history import load_applications
 
     W.clear()
     start, end = date(2024, 3, 2), date(2024, 3, 15)

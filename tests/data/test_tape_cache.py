@@ -9,11 +9,11 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from pipelines import tape_cache
-from pipelines.history import feature_history, load_outcomes, shared_outcomes
 from pipelines.monitoring import portfolio as R
-from pipelines.simulate import simulate_book
-from pipelines.warehouse import Warehouse
+from pipelines.simulation.simulate import simulate_book
+from pipelines.warehouse import tape_cache
+from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.history import feature_history, load_outcomes, shared_outcomes
 
 DAY = date(2024, 3, 15)
 

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
-from pipelines.settings import Settings
-from pipelines.validate import BatchRejected, run_gate
+from pipelines.core.settings import Settings
+from pipelines.validation.gate import BatchRejected, run_gate
 from tests.code.test_validate import DAY, clean_apps
 
 # Each defect makes exactly the rows it touches fail at least one row-level rule.

@@ -14,9 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pipelines.alerts import send_alert
-from pipelines.settings import Settings
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import Settings
+from pipelines.monitoring.alerts import send_alert
+from pipelines.warehouse.engine import Warehouse
 
 DAY = date(2024, 9, 30)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from models.registry import get_alias_version
-from pipelines.demo import DemoPlan
-from pipelines.settings import Settings
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import Settings
+from pipelines.simulation.demo import DemoPlan
+from pipelines.warehouse.engine import Warehouse
 
 pytestmark = pytest.mark.slow
 DRIFT_KEYS = ("score_psi", "feature_csi_shift", "feature_drift")

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from flows.cli import app
 from models.registry import client_for, ensure_experiment, load_pd_model, relocate_store
 from pipelines.champion import current_champion
-from pipelines.cli import app
-from pipelines.home import MARKER, open_home, recorded_home
-from pipelines.monitor import monitor_day
-from pipelines.score import score_day
-from pipelines.settings import Settings, configure_environment
-from pipelines.warehouse import Warehouse
+from pipelines.core.home import MARKER, open_home, recorded_home
+from pipelines.core.settings import Settings, configure_environment
+from pipelines.monitoring.day import monitor_day
+from pipelines.scoring.score import score_day
+from pipelines.warehouse.engine import Warehouse
 from tests.trained import BOOK, TRAIN_OVERRIDES
 
 pytestmark = pytest.mark.slow

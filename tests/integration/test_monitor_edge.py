@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from models.scaling import decide, pd_to_score
-from pipelines.monitor import MonitoringError, monitor_day, summary_markdown
-from pipelines.settings import Settings
-from pipelines.simulate import simulate_book
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import Settings
+from pipelines.monitoring.day import MonitoringError, monitor_day, summary_markdown
+from pipelines.simulation.simulate import simulate_book
+from pipelines.warehouse.engine import Warehouse
 
 DAY = date(2024, 9, 30)
 

@@ -9,7 +9,7 @@ Set-up, paid once per module:
   are left out: in a 20-month book they are still filling up and would drift by construction;
 - a template warehouse with that book (applications from the first monitored window on, every
   loan and tape row), copied per scenario. Every scenario draws its random numbers like "none",
-  so rows before the onset are identical (pipelines.simulate) and only the rows from the onset
+  so rows before the onset are identical (pipelines.simulation.simulate) and only the rows from the onset
   on are replaced by the scenario's;
 - one MLflow store, one experiment per scenario.
 The champion's scores are written to ``scores`` (version "1", role champion) for every monitored
@@ -38,11 +38,11 @@ from models.fit import fit_booster
 from models.pd_model import PDModel
 from models.registry import build_reference, client_for
 from models.scaling import decide, pd_to_score
-from pipelines.history import business_day_end, feature_config
-from pipelines.monitor import MonitorResult, monitor_day, summary_markdown
-from pipelines.settings import Settings
-from pipelines.simulate import Book, fraud_dealers, simulate_book
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import Settings
+from pipelines.monitoring.day import MonitorResult, monitor_day, summary_markdown
+from pipelines.simulation.simulate import Book, fraud_dealers, simulate_book
+from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.history import business_day_end, feature_config
 
 pytestmark = pytest.mark.slow
 
@@ -132,7 +132,7 @@ def _write_scores(wh: Warehouse, book: Book, champion: Champion, start: date) ->
     apps = book.applications[book.applications["business_date"] >= pd.Timestamp(start)]
     X = _features(apps, END)
     p = champion.model.predict_pd(X)
-    points = np.round(pd_to_score(p, 600.0, 50.0, 20.0), 2)  # stored as pipelines.score does
+    points = np.round(pd_to_score(p, 600.0, 50.0, 20.0), 2)  # stored as pipelines.scoring.score does
     wh.upsert("scores", pd.DataFrame({
         "application_id": apps["application_id"].to_numpy(), "model_version": "1",
         "role": "champion", "model_name": MODEL,

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from flows.cli import app
 from models.registry import aliases, client_for
-from pipelines.cli import app
-from pipelines.score import score_day
-from pipelines.settings import Settings
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import Settings
+from pipelines.scoring.score import score_day
+from pipelines.warehouse.engine import Warehouse
 
 pytestmark = pytest.mark.slow
 DAY = date(2025, 6, 29)

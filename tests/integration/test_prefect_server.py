@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines.settings import PROJECT_ROOT
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import PROJECT_ROOT
+from pipelines.warehouse.engine import Warehouse
 
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 CRON_DEPLOYMENTS = ("training", "daily-scoring", "daily-monitoring")

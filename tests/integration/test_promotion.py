@@ -27,6 +27,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from flows.cli import app
 from models.calibration import Calibrator
 from models.pd_model import PDModel
 from models.registry import (
@@ -41,15 +42,14 @@ from models.registry import (
     start_run,
     version_info,
 )
-from pipelines import promote as P
-from pipelines.cli import app
-from pipelines.evaluate import evaluate
-from pipelines.score import scoring_policy
-from pipelines.settings import Settings
-from pipelines.track import log_and_register, open_run
-from pipelines.train import calibrate, fit_model
-from pipelines.trainset import load_training_set, windows_for
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import Settings
+from pipelines.promotion import promote as P
+from pipelines.scoring.score import scoring_policy
+from pipelines.training.evaluate import evaluate
+from pipelines.training.track import log_and_register, open_run
+from pipelines.training.train import calibrate, fit_model
+from pipelines.training.trainset import load_training_set, windows_for
+from pipelines.warehouse.engine import Warehouse
 from tests.trained import (
     BOOK,
     TRAIN_OVERRIDES,

@@ -1,4 +1,4 @@
-"""Daily batch scoring (pipelines.score) on the trained fixture: idempotent per date, reason codes
+"""Daily batch scoring (pipelines.scoring.score) on the trained fixture: idempotent per date, reason codes
 where adverse action needs them, shadow challenger, the model's signature, the empty day, a
 corrupted artifact; idempotency again on PostgreSQL when it is reachable."""
 
@@ -16,9 +16,8 @@ from mlflow import MlflowClient
 from features import FEATURES, build_features
 from models.pd_model import PDModel
 from models.registry import load_pd_model, register_pd_model, start_run
-from pipelines.book import load_book
-from pipelines.history import business_day_end, feature_config, load_applications, load_outcomes
-from pipelines.score import (
+from pipelines.core.settings import Settings
+from pipelines.scoring.score import (
     DayNotLoadedError,
     ScoreResult,
     ScoringError,
@@ -29,10 +28,16 @@ from pipelines.score import (
     scoring_policy,
     unscored_dates,
 )
-from pipelines.settings import Settings
-from pipelines.simulate import simulate_book
-from pipelines.train import train_model
-from pipelines.warehouse import Warehouse
+from pipelines.simulation.book import load_book
+from pipelines.simulation.simulate import simulate_book
+from pipelines.training.train import train_model
+from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.history import (
+    business_day_end,
+    feature_config,
+    load_applications,
+    load_outcomes,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -12,9 +12,9 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from flows.scoring import run_daily_scoring
-from pipelines.score import ScoreResult, day_summary_markdown, score_day
-from pipelines.settings import Settings
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import Settings
+from pipelines.scoring.score import ScoreResult, day_summary_markdown, score_day
+from pipelines.warehouse.engine import Warehouse
 from tests.integration.test_scoring import DAY, VOLATILE, day_scores, n_applications
 
 pytestmark = pytest.mark.slow

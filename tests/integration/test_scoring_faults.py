@@ -20,12 +20,12 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from pipelines.book import load_book
-from pipelines.cli import app
-from pipelines.score import manifest_rows, score_day
-from pipelines.settings import Settings
-from pipelines.simulate import simulate_book
-from pipelines.warehouse import Warehouse
+from flows.cli import app
+from pipelines.core.settings import Settings
+from pipelines.scoring.score import manifest_rows, score_day
+from pipelines.simulation.book import load_book
+from pipelines.simulation.simulate import simulate_book
+from pipelines.warehouse.engine import Warehouse
 from tests.integration.test_scoring import (
     DAY,
     PG_DAY,
@@ -44,9 +44,9 @@ import os, sys, time
 from datetime import date
 from pathlib import Path
 
-import pipelines.score as score
-from pipelines.settings import Settings
-from pipelines.warehouse import Warehouse
+import pipelines.scoring.score as score
+from pipelines.core.settings import Settings
+from pipelines.warehouse.engine import Warehouse
 
 day, mode, name = date.fromisoformat(sys.argv[1]), sys.argv[2], sys.argv[3]
 signals = Path(os.environ["TEST_SIGNALS"])

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from models.registry import client_for, get_alias_version, load_pd_model, load_reference
-from pipelines.history import load_applications
-from pipelines.settings import Settings
-from pipelines.trainset import load_training_set, windows_for
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import Settings
+from pipelines.training.trainset import load_training_set, windows_for
+from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.history import load_applications
 
 
 @pytest.fixture

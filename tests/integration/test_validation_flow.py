@@ -12,9 +12,9 @@ from prefect.client.orchestration import get_client
 from prefect.testing.utilities import prefect_test_harness
 
 from flows.validation import artifact_key, validation_gate
-from pipelines.settings import Settings
-from pipelines.validate import BatchRejected
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import Settings
+from pipelines.validation.gate import BatchRejected
+from pipelines.warehouse.engine import Warehouse
 from tests.code.test_validate import DAY, clean_apps
 
 pytestmark = pytest.mark.slow

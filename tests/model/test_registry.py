@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from models import registry as R
 from models.pd_model import ModelSignatureError, PDModel
 from models.policy import ScoringPolicy
-from pipelines.settings import disable_telemetry
+from pipelines.core.settings import disable_telemetry
 
 disable_telemetry()
 POLICY = ScoringPolicy(base_score=600.0, base_odds=50.0, pdo=20.0, approve_at=570.0,

@@ -24,10 +24,10 @@ from mlflow.models import validate_serving_input
 from models.policy import OUTPUT_COLUMNS
 from models.registry import load_pd_model
 from models.serving import plain_rows
-from pipelines.history import feature_history, load_applications
-from pipelines.score import feature_frame, score_day
-from pipelines.settings import Settings
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import Settings
+from pipelines.scoring.score import feature_frame, score_day
+from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.history import feature_history, load_applications
 
 pytestmark = pytest.mark.slow
 

@@ -20,12 +20,18 @@ from hypothesis import HealthCheck, event, example, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
-from pipelines.ingest import IngestResult, ingest_file
-from pipelines.score import ScoringModel, day_batch_id, load_models, manifest_rows, score_day
-from pipelines.settings import Settings
-from pipelines.simulate import simulate_book
-from pipelines.validate import BatchRejected
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import Settings
+from pipelines.ingest.load import IngestResult, ingest_file
+from pipelines.scoring.score import (
+    ScoringModel,
+    day_batch_id,
+    load_models,
+    manifest_rows,
+    score_day,
+)
+from pipelines.simulation.simulate import simulate_book
+from pipelines.validation.gate import BatchRejected
+from pipelines.warehouse.engine import Warehouse
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 

@@ -14,7 +14,7 @@ after the kill; the exact end state after the rerun.
 The point is drawn per flow from a seed printed with it. Reproduce a failure with
 ``CREDITFLOW_CRASH_SEED=<seed>``, or force one point with ``CREDITFLOW_CRASH_POINT=<flow>:<label>``.
 
-"No lost alert" (pipelines/alerts.py) means at least once: a condition raised for a day is stored
+"No lost alert" (pipelines/monitoring/alerts.py) means at least once: a condition raised for a day is stored
 once and delivered, or delivered by the rerun if the sender died before delivering. A kill between
 a receiver accepting and ``delivered`` being stored resends on rerun; that window is not a kill
 point here (it has no step boundary; the duplicate is the documented price of at least once).
@@ -53,12 +53,12 @@ from models.registry import (
     start_run,
 )
 from models.scaling import decide, pd_to_score
-from pipelines.alerts import _CLAIM_GRACE_S, send_alert
-from pipelines.promote import INTERRUPTED, PROMOTED, PROMOTING, REJECTED
-from pipelines.score import day_batch_id, manifest_rows, scoring_policy
-from pipelines.settings import Settings
-from pipelines.simulate import simulate_book
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import Settings
+from pipelines.monitoring.alerts import _CLAIM_GRACE_S, send_alert
+from pipelines.promotion.promote import INTERRUPTED, PROMOTED, PROMOTING, REJECTED
+from pipelines.scoring.score import day_batch_id, manifest_rows, scoring_policy
+from pipelines.simulation.simulate import simulate_book
+from pipelines.warehouse.engine import Warehouse
 from tests.integration.test_alerts_http import Receiver
 from tests.integration.test_scoring import DAY, corrupt, day_scores, n_applications
 from tests.integration.test_scoring_faults import ROOT, Driver
@@ -79,27 +79,28 @@ from pathlib import Path
 
 def work(flow, args):
     """The flow's stage calls; the killed run and the rerun both run exactly this."""
-    from pipelines.settings import Settings
-    from pipelines.warehouse import Warehouse
+    from pipelines.core.settings import Settings
+    from pipelines.warehouse.engine import Warehouse
 
     settings = Settings()
     wh = Warehouse.from_settings(settings)
     try:
         if flow == "ingest":
-            from pipelines import ingest
+            from pipelines.ingest import load as ingest
             return ingest.ingest_file(wh, Path(args["path"]), "applications",
                                       chunk_rows=args["chunk_rows"], settings=settings)
         if flow == "training":  # the training flow: train, register, then promotion
-            from pipelines import promote, train
+            from pipelines.promotion import promote
+            from pipelines.training import train
             trained = train.train_model(settings, wh, triggered_by=args["by"])
             return trained, promote.promote_challenger(
                 settings, wh, triggered_by=f"training run {trained.run_id}")
         if flow == "scoring":
-            from pipelines import score
+            from pipelines.scoring import score
             return score.score_day(settings, wh, date.fromisoformat(args["day"]))
         if flow == "monitoring":
             import pandas as pd
-            from pipelines import monitor
+            from pipelines.monitoring import day as monitor
             return monitor.monitor_day(settings, wh, date.fromisoformat(args["day"]),
                                        pd.read_parquet(args["reference"]), args["champion"])
         raise ValueError(f"unknown flow {flow}")
@@ -159,54 +160,54 @@ def _p(label: str, *targets: str, nth: int = 1, when: str = "after") -> Point:
     return Point(label, targets, nth, when)
 
 
-SET_ALIAS = ("models.registry:set_alias", "pipelines.track:set_alias")
+SET_ALIAS = ("models.registry:set_alias", "pipelines.training.track:set_alias")
 POINTS: dict[str, list[Point]] = {
     "ingest": [
-        _p("file read", "pipelines.ingest:load_batch"),
-        _p("validating", "pipelines.ingest:run_gate", when="during"),
-        _p("gate passed", "pipelines.ingest:run_gate"),
-        *[_p(f"chunk {k} written", "pipelines.ingest:write_frame", nth=k) for k in (1, 2, 3)],
-        _p("verdict recorded, not committed", "pipelines.ingest:record_gate"),
-        _p("committed", "pipelines.ingest:ingest_file"),
+        _p("file read", "pipelines.ingest.load:load_batch"),
+        _p("validating", "pipelines.ingest.load:run_gate", when="during"),
+        _p("gate passed", "pipelines.ingest.load:run_gate"),
+        *[_p(f"chunk {k} written", "pipelines.ingest.load:write_frame", nth=k) for k in (1, 2, 3)],
+        _p("verdict recorded, not committed", "pipelines.ingest.load:record_gate"),
+        _p("committed", "pipelines.ingest.load:ingest_file"),
     ],
     "training": [
-        _p("fitting", "pipelines.train:fit_model", when="during"),
-        _p("calibrated", "pipelines.train:calibrate"),
-        _p("evaluated", "pipelines.train:evaluate"),
-        _p("run logged", "pipelines.track:log_training"),
-        _p("reference logged", "pipelines.track:log_reference"),
-        _p("version registered", "pipelines.track:register_pd_model"),
+        _p("fitting", "pipelines.training.train:fit_model", when="during"),
+        _p("calibrated", "pipelines.training.train:calibrate"),
+        _p("evaluated", "pipelines.training.train:evaluate"),
+        _p("run logged", "pipelines.training.track:log_training"),
+        _p("reference logged", "pipelines.training.track:log_reference"),
+        _p("version registered", "pipelines.training.track:register_pd_model"),
         _p("run finished", "models.registry:TrackedRun.finish"),
         _p("challenger alias set", *SET_ALIAS),
-        _p("promotion decided", "pipelines.promote:decide"),
-        _p("audit intent written", "pipelines.promote:record_intent"),
+        _p("promotion decided", "pipelines.promotion.promote:decide"),
+        _p("audit intent written", "pipelines.promotion.promote:record_intent"),
         _p("previous alias set", *SET_ALIAS, nth=2),
         _p("champion alias set", *SET_ALIAS, nth=3),
         _p("challenger alias removed", "models.registry:_delete_alias"),
-        _p("audit row completed", "pipelines.promote:resume_run"),
-        _p("promotion done", "pipelines.promote:promote_challenger"),
+        _p("audit row completed", "pipelines.promotion.promote:resume_run"),
+        _p("promotion done", "pipelines.promotion.promote:promote_challenger"),
     ],
     "scoring": [
-        _p("models loaded", "pipelines.score:load_models"),
-        _p("manifest running", "pipelines.score:_manifest"),
-        _p("date locked", "pipelines.score:_take_lock"),
-        *[_p(f"chunk {k} written", "pipelines.score:_write_chunk", nth=k) for k in (1, 2, 3)],
-        _p("day gate recorded", "pipelines.score:record_gate"),
-        _p("lock completed, not committed", "pipelines.score:_finish_lock"),
-        _p("manifest completed, not committed", "pipelines.score:_manifest", nth=2),
-        _p("committed", "pipelines.score:score_day"),
+        _p("models loaded", "pipelines.scoring.score:load_models"),
+        _p("manifest running", "pipelines.scoring.score:_manifest"),
+        _p("date locked", "pipelines.scoring.score:_take_lock"),
+        *[_p(f"chunk {k} written", "pipelines.scoring.score:_write_chunk", nth=k) for k in (1, 2, 3)],
+        _p("day gate recorded", "pipelines.scoring.score:record_gate"),
+        _p("lock completed, not committed", "pipelines.scoring.score:_finish_lock"),
+        _p("manifest completed, not committed", "pipelines.scoring.score:_manifest", nth=2),
+        _p("committed", "pipelines.scoring.score:score_day"),
     ],
     "monitoring": [
-        _p("metrics written", "pipelines.monitor:write_metrics"),
-        _p("plots drawn", "pipelines.monitor:_plots"),
-        _p("first alert claimed, not sent", "pipelines.alerts:_claim"),
-        _p("first alert sent", "pipelines.monitor:send_alert"),
-        _p("retraining decided", "pipelines.monitor:decide_retrain"),
-        _p("trigger alert claimed, not sent", "pipelines.alerts:_claim", nth=2),
-        _p("trigger alert sent", "pipelines.monitor:send_alert", nth=2),
+        _p("metrics written", "pipelines.monitoring.day:write_metrics"),
+        _p("plots drawn", "pipelines.monitoring.day:_plots"),
+        _p("first alert claimed, not sent", "pipelines.monitoring.alerts:_claim"),
+        _p("first alert sent", "pipelines.monitoring.day:send_alert"),
+        _p("retraining decided", "pipelines.monitoring.day:decide_retrain"),
+        _p("trigger alert claimed, not sent", "pipelines.monitoring.alerts:_claim", nth=2),
+        _p("trigger alert sent", "pipelines.monitoring.day:send_alert", nth=2),
         _p("monitoring run started", "models.registry:start_run"),
-        _p("monitoring run logged", "pipelines.monitor:_log_mlflow"),
-        _p("monitored", "pipelines.monitor:monitor_day"),
+        _p("monitoring run logged", "pipelines.monitoring.day:_log_mlflow"),
+        _p("monitored", "pipelines.monitoring.day:monitor_day"),
     ],
 }
 
@@ -293,7 +294,7 @@ def batch_state(wh: Warehouse, batch: str) -> tuple[int, int, int]:
 
 def test_ingest_killed_anywhere_leaves_all_or_nothing_and_rerun_is_exact(
         settings: Settings, sqlite_wh: Warehouse, crash: CrashDriver, tmp_path: Path) -> None:
-    from pipelines.ingest import file_batch_id
+    from pipelines.ingest.load import file_batch_id
 
     path = tmp_path / "applications.csv"
     apps = write_tape(path)
@@ -517,7 +518,7 @@ def monitoring_world(wh: Warehouse, tmp: Path) -> dict[str, Any]:
 
 def wait_for_claims_to_age(wh: Warehouse, timeout_s: float) -> None:
     """An undelivered claim younger than one delivery attempt may belong to a live sender, so
-    a rerun leaves it alone (pipelines.alerts); the killed sender's claims must age first."""
+    a rerun leaves it alone (pipelines.monitoring.alerts); the killed sender's claims must age first."""
     claims = wh.read("alerts", "delivered = 0 AND suppressed = 0")
     if claims.empty:
         return

@@ -27,18 +27,18 @@ from mlflow.exceptions import MlflowException
 from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
+from flows.cli import app
 from models.registry import RegistryError, aliases, client_for
 from models.scaling import decide, pd_to_score
-from pipelines import schema
-from pipelines.book import simulate_and_load
 from pipelines.champion import current_champion
-from pipelines.cli import app
-from pipelines.errors import CreditflowError
-from pipelines.monitor import monitor_day
-from pipelines.score import ScoringError, score_day
-from pipelines.settings import Settings
-from pipelines.train import train_model
-from pipelines.warehouse import Warehouse
+from pipelines.core.errors import CreditflowError
+from pipelines.core.settings import Settings
+from pipelines.monitoring.day import monitor_day
+from pipelines.scoring.score import ScoringError, score_day
+from pipelines.simulation.book import simulate_and_load
+from pipelines.training.train import train_model
+from pipelines.warehouse import schema
+from pipelines.warehouse.engine import Warehouse
 from tests.integration.test_alerts_http import Receiver
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
@@ -258,7 +258,7 @@ def test_receiver_down_or_slow_costs_a_stored_undelivered_alert_not_the_day(
     s = settings.model_copy(update={"alerts": settings.alerts.model_copy(
         update={"urls": urls, "timeout_s": timeout})})
     scored_days(sqlite_wh, MONITOR_DAY)
-    with caplog.at_level(logging.WARNING, logger="pipelines.alerts"):
+    with caplog.at_level(logging.WARNING, logger="pipelines.monitoring.alerts"):
         result = monitor_day(s, sqlite_wh, MONITOR_DAY, reference(), CHAMPION)
     assert result.alerts and all(a.sent and a.delivered == 0 and a.receivers == 2
                                  for a in result.alerts)

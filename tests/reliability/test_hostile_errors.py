@@ -29,13 +29,13 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from pipelines.cli import app
-from pipelines.ingest import IngestError, ingest_file, load_batch
-from pipelines.mapping import MappingError, load_mapping
-from pipelines.privacy import pseudonymise
-from pipelines.settings import Settings, reveal
-from pipelines.simulate import simulate_book
-from pipelines.warehouse import Warehouse
+from flows.cli import app
+from pipelines.core.privacy import pseudonymise
+from pipelines.core.settings import Settings, reveal
+from pipelines.ingest.load import IngestError, ingest_file, load_batch
+from pipelines.ingest.mapping import MappingError, load_mapping
+from pipelines.simulation.simulate import simulate_book
+from pipelines.warehouse.engine import Warehouse
 
 pytestmark = pytest.mark.reliability
 runner = CliRunner()
@@ -215,7 +215,7 @@ def test_a_failed_flow_run_prints_one_line_and_debug_the_traceback(
            "PYTHONWARNINGS": "ignore"}  # library warnings at import are not the point here
 
     def score(*extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "pipelines.cli", "score", "--date",
+        return subprocess.run([sys.executable, "-m", "flows.cli", "score", "--date",
                                "2025-06-02", *extra], env=env, capture_output=True, text=True,
                               timeout=300, check=False)
 

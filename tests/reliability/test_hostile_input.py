@@ -3,7 +3,7 @@ through application ids, dealer ids, loan-tape mapping names and configuration v
 stored verbatim or refused with an error that names it, never executed. The tables survive.
 
 A source scan closes the loop: SQL text in the product is built only from literals, bound
-parameter names and identifiers taken from pipelines/schema.py, never from runtime values."""
+parameter names and identifiers taken from pipelines/warehouse/schema.py, never from runtime values."""
 
 from __future__ import annotations
 
@@ -22,14 +22,14 @@ import yaml
 from sqlalchemy import inspect
 
 from models.registry import aliases, client_for, ensure_experiment
-from pipelines import schema
-from pipelines.alerts import send_alert
-from pipelines.ingest import ingest_file, read_extra
-from pipelines.mapping import MappingError
-from pipelines.score import ScoringError, score_day
-from pipelines.settings import PROJECT_ROOT, Settings
-from pipelines.simulate import simulate_book
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import PROJECT_ROOT, Settings
+from pipelines.ingest.load import ingest_file, read_extra
+from pipelines.ingest.mapping import MappingError
+from pipelines.monitoring.alerts import send_alert
+from pipelines.scoring.score import ScoringError, score_day
+from pipelines.simulation.simulate import simulate_book
+from pipelines.warehouse import schema
+from pipelines.warehouse.engine import Warehouse
 
 pytestmark = pytest.mark.reliability
 
@@ -240,7 +240,7 @@ SQL_WORDS = re.compile(r"\b(SELECT|INSERT INTO|UPDATE|DELETE FROM|WHERE|ORDER BY
 # Every value interpolated into SQL text, per file, and why it cannot carry a runtime value.
 # A new entry needs the same justification; anything else must be a bound parameter.
 ALLOWED: dict[str, dict[str, str]] = {
-    "pipelines/warehouse.py": {
+    "pipelines/warehouse/engine.py": {
         "q(table.name)": "a schema.py table, quoted",
         "table.name": "a schema.py table",
         "', '.join((q(c) for c in cols))": "schema.py columns present in the frame, quoted",
@@ -253,18 +253,18 @@ ALLOWED: dict[str, dict[str, str]] = {
         "where": "read/count API: callers pass literal SQL with :named parameters (checked below)",
         "order_by": "read API: callers pass literal column names (checked below)",
     },
-    "pipelines/history.py": {
+    "pipelines/warehouse/history.py": {
         "', '.join(cols)": "schema.APPLICATION_COLUMNS plus two schema columns",
         "' AND '.join(where)": "literal comparisons with :start/:end/:first_id/:last_id",
         "op": "'>=' or '<=' from a literal tuple",
         "key": "a bound parameter's name from a literal tuple",
     },
-    "pipelines/book.py": {
+    "pipelines/simulation/book.py": {
         "date_col": "a column from a literal tuple of schema.py tables",
         "name": "a table from the same literal tuple",
     },
-    "pipelines/monitor.py": {"like": "'metric LIKE :m<i>' placeholders"},
-    "pipelines/alerts.py": {"anchor": "one of two literal conditions"},
+    "pipelines/monitoring/day.py": {"like": "'metric LIKE :m<i>' placeholders"},
+    "pipelines/monitoring/alerts.py": {"anchor": "one of two literal conditions"},
     "pipelines/monitoring/portfolio.py": {"cases": "'WHEN :f<i> THEN :t<i>' placeholders"},
     "models/registry.py": {"table": "an MLflow store table from the literal STORE_PATH_COLUMNS",
                            "column": "its column, from the same literal tuple"},
@@ -317,7 +317,7 @@ def sql_interpolations() -> list[tuple[str, int, str]]:
 
 def test_sql_text_is_built_only_from_schema_identifiers_and_placeholders() -> None:
     found = sql_interpolations()
-    assert {f for f, _, _ in found} >= {"pipelines/warehouse.py"}  # the scan sees SQL at all
+    assert {f for f, _, _ in found} >= {"pipelines/warehouse/engine.py"}  # the scan sees SQL at all
     unexplained = [f"{f}:{line}: {expr}" for f, line, expr in found
                    if expr not in ALLOWED.get(f, {})]
     assert not unexplained, ("SQL built from values that are not schema identifiers or "

@@ -25,16 +25,16 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from flows.cli import app
 from models.redaction import mask_secret, redact
 from models.registry import _param_value
-from pipelines.cli import app
-from pipelines.ingest import ingest_file, read_extra
-from pipelines.mapping import MappingError, load_mapping
-from pipelines.quarantine import SuiteError, load_suite
-from pipelines.score import score_day
-from pipelines.settings import PROJECT_ROOT, Settings
-from pipelines.validate import validate_file
-from pipelines.warehouse import Warehouse
+from pipelines.core.settings import PROJECT_ROOT, Settings
+from pipelines.ingest.load import ingest_file, read_extra
+from pipelines.ingest.mapping import MappingError, load_mapping
+from pipelines.scoring.score import score_day
+from pipelines.validation.gate import validate_file
+from pipelines.validation.quarantine import SuiteError, load_suite
+from pipelines.warehouse.engine import Warehouse
 from tests.reliability.test_dependencies import closed_port
 from tests.reliability.test_hostile_errors import tape
 
@@ -159,7 +159,7 @@ def test_markup_in_a_text_column_is_escaped_in_the_data_docs_of_a_dry_run(
 
 
 def test_markup_is_escaped_in_the_markdown_summary(settings: Settings, tmp_path: Path) -> None:
-    from pipelines.validate import summary_markdown
+    from pipelines.validation.gate import summary_markdown
 
     gate = validate_file(settings, tape(tmp_path, vehicle_segment={3: SCRIPT}), "applications")
     text = summary_markdown(gate)

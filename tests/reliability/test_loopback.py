@@ -17,7 +17,7 @@ import pytest
 
 from flows.demo import where_to_look
 from flows.scoring import dask_runner
-from pipelines.settings import PROJECT_ROOT, Settings, configure_environment
+from pipelines.core.settings import PROJECT_ROOT, Settings, configure_environment
 
 pytestmark = pytest.mark.reliability
 

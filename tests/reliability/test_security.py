@@ -48,20 +48,20 @@ from models.registry import (
     set_alias,
 )
 from models.serving import TamperedModelError
-from pipelines import monitor as monitor_stage
-from pipelines import score as score_stage
-from pipelines import validate as validate_stage
-from pipelines.book import load_book
 from pipelines.champion import current_champion
-from pipelines.monitor import monitor_day
-from pipelines.privacy import pseudonymise
-from pipelines.schema import metadata
-from pipelines.score import ScoringError, score_day
-from pipelines.settings import Settings
-from pipelines.simulate import simulate_book
-from pipelines.train import train_model
-from pipelines.validate import BatchRejected
-from pipelines.warehouse import Warehouse
+from pipelines.core.privacy import pseudonymise
+from pipelines.core.settings import Settings
+from pipelines.monitoring import day as monitor_stage
+from pipelines.monitoring.day import monitor_day
+from pipelines.scoring import score as score_stage
+from pipelines.scoring.score import ScoringError, score_day
+from pipelines.simulation.book import load_book
+from pipelines.simulation.simulate import simulate_book
+from pipelines.training.train import train_model
+from pipelines.validation import gate as validate_stage
+from pipelines.validation.gate import BatchRejected
+from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.schema import metadata
 from tests.integration.test_alerts_http import Receiver
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]

@@ -1,0 +1,330 @@
+"""One settings object for the whole pipeline.
+
+Precedence, highest first: keyword arguments, ``CREDITFLOW_*`` environment variables (nested with
+``__``, e.g. ``CREDITFLOW_SCORING__APPROVE_AT=640``), ``creditflow.toml``, the defaults below.
+Every threshold lives here so a risk analyst can read them in one file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from models.redaction import mask_secret as mask_secret  # re-exported: one redaction for all
+from models.redaction import redact as redact
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+# Nothing leaves the machine: every library that phones home is told not to, before it is imported.
+TELEMETRY_OFF = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "GX_ANALYTICS_ENABLED": "false",
+    "EVIDENTLY_DISABLE_TELEMETRY": "1",
+}
+
+
+class SimulateSettings(BaseModel):
+    n_applications: int = 120_000
+    start: date = date(2021, 1, 1)
+    end: date = date(2025, 6, 30)
+    default_rate: float = 0.06
+    n_dealers: int = 300
+    scenario: Literal["none", "used_car_mix", "income_shock", "dealer_fraud"] = "none"
+    scenario_start: date | None = None
+
+
+class IngestSettings(BaseModel):
+    chunk_rows: int = 100_000
+
+
+class ValidationSettings(BaseModel):
+    row_count_band: tuple[float, float] = (0.2, 5.0)
+    trailing_batches: int = 14
+    min_trailing_batches: int = 3
+    max_null_share: float = 0.05
+    max_duplicate_key_share: float = 0.001
+    min_applicant_age: int = 18
+    max_applicant_age: int = 100
+    max_ltv: float = 3.0
+    max_pti: float = 1.0
+    bureau_score_range: tuple[int, int] = (300, 850)
+    max_future_minutes: int = 0
+    max_quarantine_share: float = 0.5
+    term_months_range: tuple[int, int] = (6, 120)
+    interest_rate_range: tuple[float, float] = (0.0, 0.6)
+    annual_income_range: tuple[float, float] = (0.0, 10_000_000.0)
+    data_docs: Literal["always", "on_issue", "never"] = "always"
+    suites_dir: Path | None = None
+
+
+class FeatureSettings(BaseModel):
+    performance_window_months: int = 12
+    dealer_prior_strength: float = 50.0
+    base_rate: float = 0.06
+    leakage_denylist: list[str] = Field(
+        default_factory=lambda: [
+            "payments_made", "total_paid", "balance", "current_balance", "outstanding_balance",
+            "recoveries", "recovery_amount", "chargeoff_amount", "charge_off_amount",
+            "last_payment_date", "last_payment_amount", "dpd", "dpd_bucket", "days_past_due",
+            "months_on_book", "status", "loan_status", "default_date", "chargeoff_date",
+            "bureau_score_current", "refreshed_bureau_score", "outcome_date", "bad", "target",
+        ]
+    )
+
+
+class TrainingSettings(BaseModel):
+    train_end: date | None = None
+    train_months: int = 24
+    early_stopping_months: int = 2
+    calibration_months: int = 2
+    oot_months: int = 3
+    calibration: Literal["isotonic", "platt"] = "platt"
+    max_depth: int = 4
+    learning_rate: float = 0.05
+    n_estimators: int = 600
+    early_stopping_rounds: int = 40
+    min_child_weight: float = 5.0
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    reg_lambda: float = 1.0
+    nthread: int = 2
+    hpo_trials: int = 0
+    hpo_timeout_s: int = 300
+    registered_model_name: str = "creditflow-pd"
+    experiment_name: str = "creditflow-training"
+
+
+class ScoringSettings(BaseModel):
+    base_score: float = 600.0
+    base_odds: float = 50.0
+    pdo: float = 20.0
+    approve_at: float = 570.0
+    decline_below: float = 535.0
+    target_approval_rate: float | None = None
+    reason_codes: int = 3
+    exact_contributions: bool = True
+    chunk_rows: int = 100_000
+    dask_address: str | None = None
+    dask_workers: int = 2
+    # A scheduled run first scores the dates of this many days before its own that have
+    # applications but no completed run (data that arrived after their own run failed).
+    catch_up_days: int = 7
+
+
+class PromotionSettings(BaseModel):
+    min_auc_uplift: float = 0.002
+    bootstrap_samples: int = 300
+    ci_level: float = 0.95
+    ks_tolerance: float = 0.01
+    brier_tolerance: float = 0.002
+    ece_tolerance: float = 0.01
+    max_approval_rate_shift: float = 0.05
+    oot_months: int = 3
+
+
+class MonitoringSettings(BaseModel):
+    window_days: int = 14
+    min_window_rows: int = 500
+    psi_bins: int = 10
+    psi_epsilon: float = 1e-4
+    psi_bands: tuple[float, float] = (0.10, 0.25)
+    trend_features: list[str] = Field(default_factory=lambda: ["dealer_matured_loans"])
+    drift_share_threshold: float = 0.3
+    evidently_sample_rows: int = 5_000
+    evidently_method: str | None = None
+    evidently_when: Literal["always", "watch", "shift"] = "shift"
+    evidently_every_days: int = 7
+    auc_margin: float = 0.05
+    realised_vintages: int = 3
+    realised_min_bads: int = 50
+    bad_rate_factor: float = 1.25
+    bad_rate_alpha: float = 0.001
+    roll_rate_factor: float = 1.25
+    roll_rate_alpha: float = 0.001
+    roll_rate_min_loans: int = 100
+    roll_rate_baseline_months: int = 6
+    vintage_months: int = 12
+    early_delinquency_mob: int = 3
+    early_delinquency_bucket: Literal["1-30", "31-60", "61-90", "90+"] = "31-60"
+    early_delinquency_recent_months: int = 3
+    early_delinquency_baseline_months: int = 6
+    early_delinquency_factor: float = 1.25
+    early_delinquency_alpha: float = 0.001
+    dealer_factor: float = 2.0
+    dealer_alpha: float = 0.01
+    dealer_min_events: int = 5
+    retrain_cooldown_days: int = 30
+    experiment_name: str = "monitoring"
+
+
+class AlertSettings(BaseModel):
+    urls: list[SecretStr] = Field(default_factory=list)  # webhook URLs carry tokens
+    cooldown_days: int = 7
+    timeout_s: float = 5.0
+
+    def targets(self) -> list[str]:
+        """The receiver URLs in clear, for delivery only."""
+        return [reveal(u) or "" for u in self.urls]
+
+
+class SecuritySettings(BaseModel):
+    id_salt: SecretStr = SecretStr("change-me")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CREDITFLOW_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    home: Path = Path(".creditflow")
+    seed: int = 42
+    warehouse_url: SecretStr | None = None  # may hold a password
+    mlflow_tracking_uri: str | None = None
+    prefect_api_url: str | None = None
+    simulate: SimulateSettings = SimulateSettings()
+    ingest: IngestSettings = IngestSettings()
+    validation: ValidationSettings = ValidationSettings()
+    features: FeatureSettings = FeatureSettings()
+    training: TrainingSettings = TrainingSettings()
+    scoring: ScoringSettings = ScoringSettings()
+    promotion: PromotionSettings = PromotionSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    alerts: AlertSettings = AlertSettings()
+    security: SecuritySettings = SecuritySettings()
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, v: Path) -> Path:
+        if "{{" in str(v):  # prefect.yaml's "{{ $CREDITFLOW_HOME }}" with nothing exported
+            raise ValueError(f"home {v} is an unfilled template: export CREDITFLOW_HOME "
+                             "before `prefect deploy` (prefect.yaml passes it to every run)")
+        return v.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_path())
+        return (init_settings, env_settings, toml)
+
+    # Derived locations: everything lives under one home folder unless told otherwise.
+    @property
+    def warehouse(self) -> str:
+        return reveal(self.warehouse_url) or f"sqlite:///{self.home / 'warehouse.db'}"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> Path:
+        return self.home / "mlartifacts"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home / "prefect"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    def ensure_dirs(self) -> None:
+        for d in (self.home, self.artifact_root, self.reports_dir, self.prefect_home,
+                  self.logs_dir, self.data_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def masked(self) -> dict[str, Any]:
+        """The effective configuration with every secret masked, safe to print or log."""
+        data = json.loads(self.model_dump_json())
+        data["warehouse_url"] = mask_secret(self.warehouse)
+        data["mlflow_tracking_uri"] = mask_secret(self.tracking_uri)
+        data["prefect_api_url"] = self.prefect_api_url and mask_secret(self.prefect_api_url)
+        data["alerts"]["urls"] = [mask_secret(u, keep_path=False) for u in self.alerts.targets()]
+        data["security"]["id_salt"] = "***"
+        return data
+
+    def config_hash(self) -> str:
+        """Hash of every setting that changes a model or a decision (not paths or secrets)."""
+        data = json.loads(self.model_dump_json(exclude={"home", "warehouse_url",
+                                                        "mlflow_tracking_uri", "prefect_api_url",
+                                                        "alerts", "security"}))
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def reveal(value: SecretStr | str | None) -> str | None:
+    """A secret's clear text where it is used (a connection, a delivery, a hash key). Plain
+    strings pass too: ``model_copy(update=...)`` does not validate, so it can put them there."""
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+def config_path() -> Path | None:
+    """CREDITFLOW_CONFIG, else ./creditflow.toml, else the project's own."""
+    if env := os.environ.get("CREDITFLOW_CONFIG"):
+        return Path(env)
+    for candidate in (Path.cwd() / "creditflow.toml", PROJECT_ROOT / "creditflow.toml"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def disable_telemetry() -> None:
+    for key, value in TELEMETRY_OFF.items():
+        os.environ.setdefault(key, value)
+
+
+def configure_environment(settings: Settings) -> None:
+    """Point Prefect and MLflow at the project-local home (only where the user has not already);
+    a home copied or moved from elsewhere has its recorded paths rewritten first."""
+    from pipelines.core.home import open_home
+
+    disable_telemetry()
+    settings.ensure_dirs()
+    open_home(settings)
+    os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    if settings.prefect_api_url:
+        os.environ["PREFECT_API_URL"] = settings.prefect_api_url
+    os.environ.setdefault("MLFLOW_TRACKING_URI", settings.tracking_uri)
+    for noisy in ("great_expectations", "alembic", "mlflow"):  # INFO chatter, not news
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    disable_telemetry()
+    return Settings()
+
+
+disable_telemetry()

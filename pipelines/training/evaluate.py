@@ -1,0 +1,112 @@
+"""Stage: judge a trained PD model on its out-of-time window, beside a logistic baseline.
+
+Every validation number comes from the OOT window; training-window numbers are computed too but
+carry the ``train_`` prefix and the label "in-sample", never presented as validation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from models import plots
+from models.baseline import baseline_pd, fit_baseline
+from models.metrics import credit_metrics, decile_table, ece, psi
+from models.pd_model import PDModel
+from models.reasons import contributions, reason_agreement
+from models.scaling import cutoff_for_approval_rate, pd_to_score
+from pipelines.core.settings import Settings
+from pipelines.training.trainset import TrainingSet
+
+REASON_SAMPLE_ROWS = 2_000
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, dict[str, float]]  # column of the model card -> metrics
+    cutoffs: dict[str, float]
+    calibration: dict[str, Any]
+    reason_codes: dict[str, Any]
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: dict[str, Figure] = field(default_factory=dict)
+
+    def flat(self) -> dict[str, float]:
+        """MLflow metric names: oot_auc, baseline_oot_auc, train_auc (in-sample), ..."""
+        prefix = {"oot": "oot_", "oot baseline": "baseline_oot_",
+                  "train (in-sample)": "train_", "calibration": "calibration_"}
+        out = {f"{prefix[col]}{k}": v for col, m in self.metrics.items() for k, v in m.items()}
+        out.update({f"calibration_{k}": v for k, v in self.calibration.items()
+                    if isinstance(v, int | float)})
+        out.update({f"reasons_{k}": v for k, v in self.reason_codes.items()
+                    if isinstance(v, int | float)})
+        out.update({f"cutoff_{k}": v for k, v in self.cutoffs.items()})
+        return out
+
+
+def cutoffs_for(settings: Settings, model: PDModel, ts: TrainingSet) -> dict[str, float]:
+    """Configured cut-offs, or approve_at derived from a target approval rate on the
+    calibration slice (never on OOT, which must stay a clean judge)."""
+    sc = settings.scoring
+    out = {"approve_at": sc.approve_at, "decline_below": sc.decline_below}
+    if sc.target_approval_rate is not None:
+        scores = _scores(settings, model.predict_pd(ts.X["calibration"]))
+        out["approve_at"] = round(cutoff_for_approval_rate(scores, sc.target_approval_rate), 2)
+        out["decline_below"] = min(out["decline_below"], out["approve_at"])
+    return out
+
+
+def _scores(settings: Settings, pd_: np.ndarray) -> np.ndarray:
+    sc = settings.scoring
+    return pd_to_score(pd_, sc.base_score, sc.base_odds, sc.pdo)
+
+
+def evaluate(settings: Settings, model: PDModel, ts: TrainingSet) -> Evaluation:
+    X_oot, y_oot = ts.X["oot"], ts.y["oot"]
+    cut = cutoffs_for(settings, model, ts)
+    raw_oot, pd_oot = model.raw_proba(X_oot), model.predict_pd(X_oot)
+    pd_train = model.predict_pd(ts.X["train"])
+    score_oot, score_train = _scores(settings, pd_oot), _scores(settings, pd_train)
+    baseline = fit_baseline(ts.X["train"], ts.y["train"], settings.seed)
+    pd_base = baseline_pd(baseline, X_oot)
+    metrics = {
+        "oot": credit_metrics(y_oot, pd_oot, score_oot, cut["approve_at"], cut["decline_below"]),
+        "oot baseline": credit_metrics(y_oot, pd_base),
+        "train (in-sample)": credit_metrics(ts.y["train"], pd_train),
+    }
+    metrics["oot"]["score_psi_train_vs_oot"] = psi(score_train, score_oot,
+                                                   bins=settings.monitoring.psi_bins,
+                                                   eps=settings.monitoring.psi_epsilon)
+    calibration = {"method": model.calibrator.method, "n_fit": len(ts.X["calibration"]),
+                   "ece_before": ece(y_oot, raw_oot), "ece_after": ece(y_oot, pd_oot)}
+    sample = X_oot.sample(min(len(X_oot), REASON_SAMPLE_ROWS), random_state=settings.seed)
+    reasons = reason_agreement(model.booster, sample, settings.scoring.reason_codes)
+    reasons["exact_used_for_adverse_action"] = float(settings.scoring.exact_contributions)
+    ev = Evaluation(metrics=metrics, cutoffs=cut, calibration=calibration, reason_codes=reasons)
+    ev.tables = {"tables/deciles_oot.csv": decile_table(y_oot, pd_oot),
+                 "tables/deciles_train_in_sample.csv": decile_table(ts.y["train"], pd_train)}
+    ev.figures = _figures(model, y_oot, raw_oot, pd_oot, pd_base, score_oot, cut, sample,
+                          ev.tables["tables/deciles_oot.csv"])
+    return ev
+
+
+def _figures(model: PDModel, y: np.ndarray, raw: np.ndarray, pd_: np.ndarray,
+             pd_base: np.ndarray, score: np.ndarray, cut: dict[str, float],
+             sample: pd.DataFrame, deciles: pd.DataFrame) -> dict[str, Figure]:
+    contribs = contributions(model.booster, sample, approx=False)
+    return {
+        "plots/roc_oot.png": plots.roc_figure(y, {"xgboost": pd_, "logistic baseline": pd_base},
+                                              title="ROC (out-of-time)"),
+        "plots/ks_oot.png": plots.ks_figure(y, pd_, title="KS (out-of-time)"),
+        "plots/calibration_oot.png": plots.calibration_figure(
+            y, {"raw": raw, "calibrated": pd_}, title="Calibration (out-of-time)"),
+        "plots/score_distribution_oot.png": plots.score_distribution_figure(
+            y, score, cut["approve_at"], cut["decline_below"]),
+        "plots/deciles_oot.png": plots.decile_figure(deciles),
+        "plots/feature_importance.png": plots.importance_figure(model.booster),
+        "plots/contribution_summary.png": plots.contribution_summary_figure(
+            contribs, model.feature_names),
+    }

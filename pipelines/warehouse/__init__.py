@@ -1,0 +1,7 @@
+"""The data-access layer: the engine, the schema, its migrations and the readers.
+
+- ``engine``: ``Warehouse`` (connections, idempotent upserts, typed reads), one per URL.
+- ``schema``: every table and column; ``migrations/``: Alembic revisions of it.
+- ``history``: applications and matured loan outcomes as the features need them.
+- ``tape_cache``: tape-derived reads kept per process while the tape is unchanged.
+"""

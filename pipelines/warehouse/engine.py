@@ -1,0 +1,228 @@
+"""The SQL warehouse: an engine, Alembic migrations, a fast idempotent upsert and typed reads.
+
+SQLite is the default; PostgreSQL (``postgresql+psycopg://``) is the production target. Writes go
+through ``INSERT ... ON CONFLICT (natural key) DO UPDATE`` with a driver-level executemany: the
+fastest portable way measured here (see STACK_NOTES), and the reason a rerun never duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Date, DateTime, Engine, Table, create_engine, event, text
+
+from models.redaction import url_secrets
+from pipelines.core.errors import CreditflowError
+from pipelines.core.settings import Settings, mask_secret, redact
+from pipelines.warehouse import schema
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+class WarehouseError(CreditflowError):
+    """A warehouse operation failed; the message never contains credentials."""
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+
+
+class Warehouse:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.dialect = self.engine.dialect.name
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Warehouse:
+        return cls(settings.warehouse)
+
+    def __repr__(self) -> str:
+        return f"Warehouse({mask_secret(self.url)})"
+
+    # -- schema -------------------------------------------------------------------------------
+    def init(self) -> str:
+        """Create or migrate the schema to the newest revision; harmless to run twice."""
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        except Exception as exc:  # the URL may hold a password: never echo it
+            raise WarehouseError(f"cannot initialise warehouse {self!r}: "
+                                 f"{type(exc).__name__}: {_first_line(exc, self.url)}") from None
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- writes -------------------------------------------------------------------------------
+    def upsert(self, table: Table | str, df: pd.DataFrame, conn: Connection | None = None,
+               chunk_rows: int = 50_000, update: bool = True) -> int:
+        """Insert rows, replacing those whose primary key exists (or keeping them: update=False)."""
+        table = _table(table)
+        if df.empty:
+            return 0
+        cols = [c.name for c in table.columns if c.name in df.columns]
+        keys = [c.name for c in table.primary_key.columns]
+        sql = self._upsert_sql(table, cols, keys, update)
+        if conn is None:
+            with self.engine.begin() as own:
+                return self.upsert(table, df, own, chunk_rows, update)
+        for start in range(0, len(df), chunk_rows):
+            chunk = df.iloc[start:start + chunk_rows]
+            conn.exec_driver_sql(sql, list(self._rows(table, chunk[cols])))
+        return len(df)
+
+    def _upsert_sql(self, table: Table, cols: Sequence[str], keys: Sequence[str],
+                    update: bool) -> str:
+        mark = "?" if self.dialect == "sqlite" else "%s"
+        q = self.engine.dialect.identifier_preparer.quote
+        non_keys = [c for c in cols if c not in keys]
+        if update and non_keys:
+            action = "DO UPDATE SET " + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in non_keys)
+        else:
+            action = "DO NOTHING"
+        return (f"INSERT INTO {q(table.name)} ({', '.join(q(c) for c in cols)}) "
+                f"VALUES ({', '.join([mark] * len(cols))}) "
+                f"ON CONFLICT ({', '.join(q(k) for k in keys)}) {action}")
+
+    def _rows(self, table: Table, df: pd.DataFrame) -> Iterator[tuple]:
+        """Rows as driver-native tuples: NaN -> NULL, numpy scalars -> Python, dates per dialect."""
+        converted: dict[str, np.ndarray] = {}
+        for name in df.columns:
+            col_type = table.c[name].type
+            s = df[name]
+            if isinstance(col_type, (Date, DateTime)):
+                s = pd.to_datetime(s)
+                # converted once per distinct value: a tape's 2.4M month ends hold ~60 dates,
+                # and per-row strftime was a third of loading it
+                codes, uniq = pd.factorize(s)
+                uniq = pd.DatetimeIndex(uniq)
+                if self.dialect == "sqlite":  # the text layout SQLAlchemy itself reads back
+                    fmt = "%Y-%m-%d" if isinstance(col_type, Date) and not isinstance(
+                        col_type, DateTime) else "%Y-%m-%d %H:%M:%S.%f"
+                    distinct = np.asarray(uniq.strftime(fmt), dtype=object)
+                elif isinstance(col_type, DateTime):
+                    distinct = np.asarray(uniq.to_pydatetime(), dtype=object)
+                else:
+                    distinct = np.array(uniq.date, dtype=object)
+                values = distinct[codes] if len(distinct) else np.full(len(s), None, object)
+                values[codes < 0] = None
+            else:
+                values = s.astype(object).to_numpy()
+                values[pd.isna(s).to_numpy()] = None
+            converted[name] = values
+        yield from zip(*converted.values(), strict=True)
+
+    def insert(self, table: Table | str, rows: list[dict[str, Any]],
+               conn: Connection | None = None) -> None:
+        """Plain insert of a few rows (audit records, alerts) through SQLAlchemy's typed path."""
+        table = _table(table)
+        if conn is None:
+            with self.engine.begin() as own:
+                own.execute(table.insert(), rows)
+        else:
+            conn.execute(table.insert(), rows)
+
+    # -- reads --------------------------------------------------------------------------------
+    def read(self, table: Table | str, where: str | None = None,
+             params: dict[str, Any] | None = None, columns: Sequence[str] | None = None,
+             conn: Connection | None = None, order_by: str | None = None) -> pd.DataFrame:
+        """Read a table into a DataFrame; ``where`` is SQL with named bound parameters only.
+        Date and timestamp columns come back as datetime64 on every dialect."""
+        table = _table(table)
+        q = self.engine.dialect.identifier_preparer.quote
+        names = list(columns) if columns else [c.name for c in table.columns]
+        sql = f"SELECT {', '.join(q(c) for c in names)} FROM {q(table.name)}"
+        if where:
+            sql += f" WHERE {where}"
+        if order_by:
+            sql += f" ORDER BY {order_by}"
+        if conn is None:
+            with self.engine.connect() as own:
+                df = pd.read_sql_query(text(sql), own, params=params or {})
+        else:
+            df = pd.read_sql_query(text(sql), conn, params=params or {})
+        return _typed(table, df)
+
+    def read_chunks(self, table: Table | str, where: str | None, params: dict[str, Any] | None,
+                    chunk_rows: int, order_by: str) -> Iterator[pd.DataFrame]:
+        """Stream a large read in chunks, so memory stays bounded by the chunk size."""
+        table = _table(table)
+        q = self.engine.dialect.identifier_preparer.quote
+        sql = f"SELECT * FROM {q(table.name)}"
+        if where:
+            sql += f" WHERE {where}"
+        sql += f" ORDER BY {order_by}"
+        with self.engine.connect().execution_options(stream_results=True) as conn:
+            for chunk in pd.read_sql_query(text(sql), conn, params=params or {},
+                                           chunksize=chunk_rows):
+                yield _typed(table, chunk)
+
+    def count(self, table: Table | str, where: str | None = None,
+              params: dict[str, Any] | None = None) -> int:
+        table = _table(table)
+        sql = f"SELECT COUNT(*) FROM {table.name}" + (f" WHERE {where}" if where else "")
+        with self.engine.connect() as conn:
+            return int(conn.execute(text(sql), params or {}).scalar_one())
+
+    def execute(self, sql: str, params: dict[str, Any] | None = None,
+                conn: Connection | None = None) -> Any:
+        if conn is None:
+            with self.engine.begin() as own:
+                return own.execute(text(sql), params or {})
+        return conn.execute(text(sql), params or {})
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+@lru_cache(maxsize=8)
+def warehouse_for(url: str) -> Warehouse:
+    """One engine per process and URL (Dask workers build their own: engines don't pickle)."""
+    return Warehouse(url)
+
+
+def _table(table: Table | str) -> Table:
+    return schema.metadata.tables[table] if isinstance(table, str) else table
+
+
+def _typed(table: Table, df: pd.DataFrame) -> pd.DataFrame:
+    for col in table.columns:
+        if col.name in df.columns and isinstance(col.type, (Date, DateTime)):
+            df[col.name] = pd.to_datetime(df[col.name], format="mixed")
+    return df
+
+
+def _first_line(exc: BaseException, url: str = "") -> str:
+    """The error's first line, without credentials: a driver may quote the password it was
+    given outside any URL form ``redact`` recognises."""
+    return redact(str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+                  *url_secrets(url))
