@@ -8,7 +8,7 @@ leaves
 them; 0.1% of them get a defect so the quarantine path is exercised. The gate is timed with and
 without Data Docs. ``--gx-rows`` also times the alternative the gate does not use: every
 expectation (row-level ones too) evaluated by GX's pandas engine with ``result_format=COMPLETE``,
-as the measurement behind the choice documented in ``pipelines/validation/gate.py``.
+as the measurement behind the choice documented in ``pipelines/validation/gx_suite.py``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import pandas as pd
 
 from pipelines.core.settings import Settings
 from pipelines.simulation.simulate import simulate_book
-from pipelines.validation.gate import GxBatch, run_gate
+from pipelines.validation.gate import run_gate
+from pipelines.validation.gx_suite import GxBatch
 from pipelines.warehouse.schema import CATEGORIES
 
 DAY = date(2025, 6, 30)
@@ -83,7 +84,7 @@ def gx_rows_alternative(df: pd.DataFrame, settings: Settings) -> float:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    from pipelines.validation.gate import business_day_end
+    from pipelines.core.calendar import business_day_end
     from pipelines.validation.quarantine import load_suite
 
     suite = load_suite("applications", settings)

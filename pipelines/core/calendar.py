@@ -38,9 +38,12 @@ class Windows:
         return out
 
 
-def business_day_end(day: date) -> pd.Timestamp:
-    """The last instant of a business date: the ``as_of`` of that date's scoring run."""
-    return pd.Timestamp(day).normalize() + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
+def business_day_end(day: date, future_minutes: int = 0) -> pd.Timestamp:
+    """The last instant of a business date: the ``as_of`` of that date's scoring run. The
+    validation gate adds ``future_minutes``, the clock skew it tolerates in a batch's
+    timestamps."""
+    last = pd.Timestamp(day).normalize() + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
+    return last + pd.Timedelta(minutes=future_minutes)
 
 
 def month_end(day: date) -> date:

@@ -11,10 +11,9 @@ Two severities
   ``max_null_share``, a share of rows whose key occurs more than once above
   ``max_duplicate_key_share``, and more than ``max_quarantine_share`` of the rows failing a
   row-level rule (a systematic error such as amounts in cents or a wrong mapping).
-- **Row-level** failures (``pipelines.validation.quarantine``) move rows into the quarantine table
-with the
-  rule, column and offending value; the other rows go on. Conservation: ``rows_in ==
-  rows_passed + rows_quarantined`` unless the batch is rejected.
+- **Row-level** failures (``pipelines.validation.quarantine``) move rows into the quarantine
+  table with the rule, column and offending value; the other rows go on. Conservation:
+  ``rows_in == rows_passed + rows_quarantined`` unless the batch is rejected.
 
 Business date
 -------------
@@ -23,48 +22,25 @@ Callers that know it pass it (a daily run). For a plain file it is the latest da
 first date column marked ``not_after_business_date`` (``business_date``, ``origination_date``,
 ``as_of_month``), capped at today; with no such column, today.
 
-What Great Expectations does here, and why it does not run the checks (measured on this
-machine, 2 cores shared; ``bench/bench_validate.py`` reproduces the figures)
--------------------------------------------------------------------------------------------
-Every expectation of the suite is a GX 1.x expectation object and every outcome a GX
-``ExpectationValidationResult``; GX renders them as Data Docs. The checks themselves are pandas:
-- row level (``pipelines.validation.quarantine``): GX's pandas engine with
-``result_format=COMPLETE`` (to
-  read ``unexpected_index_list``) took 14.9 s on 1M applications x 25 columns against 1.0 s for
-  the same masks (14.5x): it copies the frame to drop each column's nulls, and hashes it whole
-  for a batch fingerprint;
-- batch level (``pipelines.validation.batch_checks``): GX's ``ValidationDefinition.run`` over the
-~50
-  batch-level expectations cost 0.25-0.85 s per batch at any size (metric graph, fingerprint,
-  result objects), which made a demo day of three or four gates cost seconds; the same verdicts
-  in pandas take milliseconds. ``tests/code/test_batch_checks.py`` keeps GX's engine as the
-  oracle: same success flags and counts on random frames with defects.
-A 2,000-row batch: 0.6-0.7 s a gate with Data Docs and 0.35 s without before, 0.15-0.2 s and
-0.06 s after (most of what remains with Data Docs is GX's rendering).
+Great Expectations
+------------------
+Every expectation is a GX expectation object and every outcome a GX result, evaluated in pandas
+(``pipelines.validation.gx_suite`` says why, with the measurements) and rendered as Data Docs
+(``pipelines.validation.datadocs``).
 
 Results
 -------
 ``record_gate`` writes the quarantine rows and one ``validation_results`` row (in the caller's
-transaction, with the batch's own rows). Data Docs HTML goes under ``reports/validation`` (an
-ephemeral GX context with a filesystem Data Docs site; no index page, because GX's index builder
-deletes the pages of results it does not hold, and an ephemeral context holds only its own run).
-
-GX's context and Data Docs SiteBuilder are cached per process and suite kind (``_GxState``,
-guarded by one lock because Prefect runs tasks in worker threads): the SiteBuilder holds the
-compiled Jinja templates; each result is removed from the context's store once rendered.
+transaction, with the batch's own rows) through ``pipelines.warehouse.validation``.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import logging
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -72,33 +48,29 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
-from pipelines.core.calendar import business_day_end as day_end
+from pipelines.core.calendar import business_day_end
 from pipelines.core.errors import CreditflowError
 from pipelines.core.privacy import pseudonymise_batch, withhold_id
 from pipelines.core.settings import Settings, reveal
-from pipelines.validation.batch_checks import evaluate
+from pipelines.validation.gx_suite import GxBatch, GxOutcome
 from pipelines.validation.quarantine import (
     ISSUE_COLUMNS,
     QUARANTINE_COLUMNS,
-    ColumnRule,
     Suite,
     load_suite,
     payloads,
-    ratio,
     record_keys,
     row_issues,
 )
 from pipelines.warehouse import schema
 from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.validation import (
+    accepted_batch_sizes,
+    replace_quarantine,
+    write_validation_result,
+)
 
-log = logging.getLogger(__name__)
 STATUSES = ("passed", "quarantined", "rejected")
-_GX_TYPES = {
-    "float": ["float64", "float32", "int64", "int32"],
-    "int": ["int64", "int32", "float64"],  # NaN-able ints arrive as float64
-    "datetime": ["datetime64[ns]", "datetime64[us]", "datetime64[ms]", "datetime64[s]"],
-    "date": ["datetime64[ns]", "datetime64[us]", "datetime64[ms]", "datetime64[s]"],
-}
 
 
 @dataclass
@@ -213,11 +185,10 @@ def record_gate(wh: Warehouse, result: GateResult, conn: Connection | None = Non
         return
     now = datetime.now(UTC).replace(tzinfo=None)
     if result.status != "rejected":
-        wh.execute("DELETE FROM quarantine WHERE batch_id = :b AND kind = :k",
-                   {"b": result.batch_id, "k": result.kind}, conn=conn)
         rows = result.quarantined.drop_duplicates(["row_number", "rule", "column_name"])
-        wh.upsert("quarantine", rows.assign(batch_id=result.batch_id, kind=result.kind,
-                                            quarantined_at=now), conn=conn, update=False)
+        replace_quarantine(wh, result.batch_id, result.kind,
+                           rows.assign(batch_id=result.batch_id, kind=result.kind,
+                                       quarantined_at=now), conn)
     summary = result.summary()
     details = {k: summary[k] for k in ("failed_expectations", "quarantine_by_rule",
                                        "unknown_columns", "empty_columns", "trailing_average",
@@ -230,7 +201,8 @@ def record_gate(wh: Warehouse, result: GateResult, conn: Connection | None = Non
            "expectations_failed": len(result.failed_expectations),
            "details": json.dumps(details, default=str), "report_path": result.report_path,
            "validated_at": now}
-    wh.upsert("validation_results", pd.DataFrame([row]), conn=conn)
+    write_validation_result(wh, row, conn)
+
 
 
 def summary_markdown(result: GateResult) -> str:
@@ -284,11 +256,6 @@ def validate_file(settings: Settings, path: Path, kind: str, mapping_path: Path 
 
 # -- pieces -----------------------------------------------------------------------------------
 
-def business_day_end(day: date, future_minutes: int = 0) -> pd.Timestamp:
-    """The business date's last instant, plus the tolerated clock skew for timestamps."""
-    return day_end(day) + pd.Timedelta(minutes=future_minutes)
-
-
 def default_business_date(frame: pd.DataFrame, suite: Suite) -> date:
     """The latest date of the suite's first business-date column, capped at today."""
     today = date.today()
@@ -306,11 +273,7 @@ def trailing_average(wh: Warehouse, kind: str, batch_id: str,
     fewer than ``min_trailing_batches``: the band is not checked on a young warehouse).
     Scoring's re-validation of a day already ingested (``score-*``) is not a new batch."""
     v = settings.validation
-    done = wh.read("validation_results", where="suite = :s AND status <> 'rejected' "
-                   "AND batch_id <> :b AND batch_id NOT LIKE :scoring",
-                   params={"s": kind, "b": batch_id, "scoring": "score-%"},
-                   columns=["rows_in", "validated_at"], order_by="validated_at DESC")
-    recent = done["rows_in"].head(v.trailing_batches)
+    recent = accepted_batch_sizes(wh, kind, batch_id).head(v.trailing_batches)
     if len(recent) < max(v.min_trailing_batches, 1):
         return None
     return float(recent.mean())
@@ -398,294 +361,3 @@ def _md(value: Any) -> str:
     """A value in a markdown table cell: a Prefect artifact renders inline HTML, so a tape's
     ``<script>`` is shown as text, never as markup."""
     return html.escape(str(value), quote=False).replace("|", "\\|").replace("\n", " ")
-
-
-# -- Great Expectations -----------------------------------------------------------------------
-
-@dataclass
-class GxOutcome:
-    failures: list[str]  # failed batch-level expectations, described for people
-    row_failures: list[str]  # row-level expectations with at least one quarantined row
-    evaluated: int
-    report_path: str | None
-
-
-class GxBatch:
-    """Translate a suite into GX expectations, run the batch-level ones in a GX
-    ValidationDefinition on an ephemeral context, add the row-level outcomes, build Data Docs."""
-
-    def __init__(self, frame: pd.DataFrame, suite: Suite, band: tuple[int, int] | None,
-                 issues: pd.DataFrame, business_end: pd.Timestamp) -> None:
-        self.frame, self.suite, self.band = frame, suite, band
-        self.issues, self.business_end = issues, business_end
-        present = [r for r in suite.columns.values() if r.name in frame.columns]
-        self.empty_columns = [r.name for r in present if suite.allow_all_null_columns
-                              and len(frame) and frame[r.name].isna().all()]
-        self.present = present
-
-    def batch_expectations(self) -> list[Any]:
-        import great_expectations.expectations as gxe
-
-        s = self.suite
-        out: list[Any] = [gxe.ExpectTableRowCountToBeBetween(
-            min_value=s.min_rows, meta={"why": "an empty batch is rejected"})]
-        if self.band:
-            out.append(gxe.ExpectTableRowCountToBeBetween(
-                min_value=self.band[0], max_value=self.band[1],
-                meta={"why": "row_count_band x trailing average"}))
-        out += [gxe.ExpectColumnToExist(column=c) for c in s.required_columns]
-        for rule in self.present:
-            if rule.type in _GX_TYPES:
-                out.append(gxe.ExpectColumnValuesToBeInTypeList(column=rule.name,
-                                                                type_list=_GX_TYPES[rule.type]))
-            if rule.name not in self.empty_columns:
-                share = s.max_null_share if rule.max_null_share is None else rule.max_null_share
-                out.append(gxe.ExpectColumnValuesToNotBeNull(column=rule.name,
-                                                             mostly=_mostly(share)))
-        key = [c for c in s.key if c in self.frame.columns]
-        mostly = _mostly(s.max_duplicate_key_share)
-        if len(key) == 1:
-            out.append(gxe.ExpectColumnValuesToBeUnique(column=key[0], mostly=mostly))
-        elif key:
-            out.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=key, mostly=mostly))
-        return out
-
-    def run(self, batch_id: str, docs_dir: Path | None, on_issue: bool = False) -> GxOutcome:
-        """Evaluate the suite; render Data Docs into ``docs_dir`` (only for a batch with a
-        failed expectation when ``on_issue``: GX's rendering is most of a small gate's cost).
-        Without a page to render, only the failed row-level expectations become GX results."""
-        batch = [evaluate(e, self.frame) for e in self.batch_expectations()]
-        n_rows, failed_rows = self.row_results(only_failed=True)
-        failed = failed_rows or any(not r.success for r in batch)
-        report = None
-        if docs_dir is not None and (failed or not on_issue):
-            results = [_html_safe(r) for r in batch + self.row_results()[1]]
-            with _GX_LOCK:  # a cached context is not safe across Prefect's worker threads
-                report = _gx_state(self.suite.kind).docs(
-                    self.suite_result(batch_id, results), docs_dir, batch_id)
-        return GxOutcome(failures=[_describe(r) for r in batch if not r.success],
-                         row_failures=[_describe(r) for r in failed_rows],
-                         evaluated=len(batch) + n_rows, report_path=report)
-
-    def suite_result(self, batch_id: str, results: list[Any]) -> Any:
-        """The suite's validation result as GX's own run would store it."""
-        from great_expectations import __version__
-        from great_expectations.core.expectation_validation_result import (
-            ExpectationSuiteValidationResult,
-        )
-
-        ok = sum(1 for r in results if r.success)
-        now = datetime.now(UTC)
-        return ExpectationSuiteValidationResult(
-            success=ok == len(results), results=results, suite_name=self.suite.kind,
-            statistics={"evaluated_expectations": len(results), "successful_expectations": ok,
-                        "unsuccessful_expectations": len(results) - ok,
-                        "success_percent": 100.0 * ok / len(results) if results else None},
-            meta={"great_expectations_version": __version__,
-                  "validation_time": now.isoformat(), "batch_spec": {"batch_data":
-                                                                     "PandasDataFrame"},
-                  "active_batch_definition": {"datasource_name": "creditflow",
-                                              "data_asset_name": self.suite.kind},
-                  "expectation_suite_meta": {"file": str(self.suite.path),
-                                             "evaluated_by": "pandas (pipelines.validation."
-                                                             "batch_checks, pipelines.validation."
-                                                             "quarantine)"}})
-
-    def row_results(self, only_failed: bool = False) -> tuple[int, list[Any]]:
-        """The row-level expectations (evaluated by pandas masks in
-        ``pipelines.validation.quarantine``)
-        as GX results: how many there are, and the results (of the failed ones only, if
-        asked)."""
-        checks = self.row_checks()
-        hits = dict(tuple(self.issues.groupby(["column", "rule"], sort=False))) \
-            if len(self.issues) else {}
-        chosen = [c for c in checks if not only_failed or (c[1], c[2]) in hits]
-        return len(checks), [self._result(make(), column, rule, values(),
-                                          hits.get((column, rule)))
-                             for make, column, rule, values in chosen]
-
-    def row_checks(self) -> list[tuple[Callable[[], Any], str, str, Callable[[], pd.Series]]]:
-        """(expectation factory, column, rule, values) per row-level expectation: GX objects
-        are built only for the results someone reads."""
-        import great_expectations.expectations as gxe
-
-        out: list[tuple[Callable[[], Any], str, str, Callable[[], pd.Series]]] = []
-        for rule in self.present:
-            out += self._column_checks(rule, gxe)
-        for d in self.suite.derived:
-            if {d.numerator, d.denominator} <= set(self.frame.columns):
-                out.append((partial(gxe.ExpectColumnValuesToBeBetween, column=d.name,
-                                    min_value=d.min, max_value=d.max, meta={
-                                        "derived": f"{d.times:g} * {d.numerator} / "
-                                                   f"{d.denominator}"}),
-                            d.name, "between", partial(ratio, self.frame, d)))
-        key = [c for c in self.suite.key if c in self.frame.columns]
-        meta = {"quarantines": "the later copies of a repeated key"}
-        if key:
-            unique = partial(gxe.ExpectColumnValuesToBeUnique, column=key[0], meta=meta) \
-                if len(key) == 1 else partial(gxe.ExpectCompoundColumnsToBeUnique,
-                                              column_list=key, meta=meta)
-            out.append((unique, ",".join(key), "unique_key", partial(self._column, key[0])))
-        return out
-
-    def _column(self, name: str) -> pd.Series:
-        return self.frame[name]
-
-    def _column_checks(self, rule: ColumnRule, gxe: Any) -> list[Any]:
-        col, out = rule.name, []
-        values = partial(self._column, col)
-        if rule.required:
-            out.append((partial(gxe.ExpectColumnValuesToNotBeNull, column=col), col,
-                        "not_null", values))
-        if rule.type in ("float", "int") and (rule.min is not None or rule.max is not None):
-            out.append((partial(gxe.ExpectColumnValuesToBeBetween, column=col,
-                                min_value=rule.min, max_value=rule.max), col, "between", values))
-        if rule.categories is not None:
-            out.append((partial(gxe.ExpectColumnValuesToBeInSet, column=col,
-                                value_set=list(rule.categories)), col, "in_set", values))
-        if rule.not_after_business_date and rule.type in ("datetime", "date"):
-            out.append((partial(gxe.ExpectColumnValuesToBeBetween, column=col,
-                                max_value=self.business_end.isoformat()), col, "not_future",
-                        values))
-        return out
-
-    def _result(self, expectation: Any, column: str, rule: str, values: pd.Series,
-                hits: pd.DataFrame | None) -> Any:
-        from great_expectations.core.expectation_validation_result import (
-            ExpectationValidationResult,
-        )
-
-        hits = self.issues.iloc[0:0] if hits is None else hits
-        n = len(values)
-        missing = int(values.isna().sum()) if rule != "not_null" else 0
-        counted = n - missing
-        bad = int(hits["row_number"].nunique())
-        sample = hits["value"].head(20).tolist()
-        meta = {"severity": "row", "rule": rule, "evaluated_by": "pandas"}
-        expectation.meta = {**(expectation.meta or {}), **meta}
-        return ExpectationValidationResult(
-            success=bad == 0, expectation_config=expectation.configuration,
-            result={"element_count": n, "missing_count": missing,
-                    "missing_percent": 100.0 * missing / n if n else None,
-                    "unexpected_count": bad,
-                    "unexpected_percent": 100.0 * bad / counted if counted else None,
-                    "unexpected_percent_total": 100.0 * bad / n if n else None,
-                    "partial_unexpected_list": sample},
-            meta=meta)
-
-# One ephemeral GX context per suite kind and process, holding the Data Docs SiteBuilder:
-# a new SiteBuilder compiled GX's Jinja templates afresh for every batch.
-_GX_LOCK = threading.RLock()
-_GX_STATES: dict[str, _GxState] = {}
-
-
-class _GxState:
-    """The cached GX objects of one suite kind. Use only while holding ``_GX_LOCK``."""
-
-    def __init__(self, kind: str) -> None:
-        import great_expectations as gx
-        from great_expectations.data_context.types.base import ProgressBarsConfig
-
-        self.kind = kind
-        # GX logs every temporary docs folder at INFO, and Prefect's logging setup re-enables it
-        logging.getLogger("great_expectations").setLevel(logging.WARNING)
-        self.ctx = gx.get_context(mode="ephemeral")
-        self.ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-        self.sites: dict[str, Any] = {}  # docs directory -> SiteBuilder
-
-    def docs(self, result: Any, docs_dir: Path, batch_id: str) -> str | None:
-        """Render this result's validation page only (no index: see the module docstring)."""
-        from great_expectations.core.run_identifier import RunIdentifier
-        from great_expectations.data_context.types.resource_identifiers import (
-            ExpectationSuiteIdentifier,
-            ValidationResultIdentifier,
-        )
-
-        run_id = RunIdentifier(run_name=batch_id, run_time=datetime.now(UTC))
-        result.meta["run_id"] = run_id
-        key = ValidationResultIdentifier(
-            expectation_suite_identifier=ExpectationSuiteIdentifier(name=self.kind),
-            run_id=run_id, batch_identifier=f"creditflow-{self.kind}")
-        store = self.ctx.validation_results_store
-        store.set(key, result)
-        try:
-            site = self._site(docs_dir)
-            site.build(resource_identifiers=[key], build_index=False)
-            url = site.get_resource_url(resource_identifier=key)
-        except Exception as exc:  # a report is a by-product: it never fails the gate
-            log.warning("Data Docs not written for %s: %s", batch_id, exc)
-            return None
-        finally:  # the cached context keeps no result
-            store.remove_key(key)
-        return (url or "").removeprefix("file://") or None
-
-    def _site(self, docs_dir: Path) -> Any:
-        """One SiteBuilder per directory: it holds the Jinja environment, so GX's templates are
-        compiled once per process instead of once per batch."""
-        name = str(docs_dir)
-        if name not in self.sites:
-            if len(self.sites) >= 8:  # tests and CLI runs use many homes: keep a few
-                self.sites.pop(next(iter(self.sites)))
-            config = {"class_name": "SiteBuilder", "show_how_to_buttons": False,
-                      "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                                        "base_directory": name},
-                      "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}
-            self.sites[name] = self.ctx._init_site_builder_for_data_docs_site_creation(
-                site_name="creditflow", site_config=config)
-        return self.sites[name]
-
-
-def _gx_state(kind: str) -> _GxState:
-    with _GX_LOCK:
-        if kind not in _GX_STATES:
-            _GX_STATES[kind] = _GxState(kind)
-        return _GX_STATES[kind]
-
-
-def _html_safe(result: Any) -> Any:
-    """A copy of a GX result with every text that came from the data (sample values, observed
-    values, exception messages) HTML-escaped: GX writes them into the Data Docs page as markup,
-    so a tape's ``<script>`` ran in the reader's browser. The expectation's own arguments come
-    from the suite file, not from the data, and are left as they are."""
-    from great_expectations.core.expectation_validation_result import (
-        ExpectationValidationResult,
-    )
-
-    return ExpectationValidationResult(
-        success=result.success, expectation_config=result.expectation_config,
-        result=_escaped(result.result), meta=result.meta,
-        exception_info=_escaped(result.exception_info))
-
-
-def _escaped(value: Any) -> Any:
-    if isinstance(value, str):
-        return html.escape(value)
-    if isinstance(value, dict):
-        return {k: _escaped(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_escaped(v) for v in value]
-    return value
-
-
-def _mostly(max_share: float) -> float:
-    """GX's ``mostly`` for 'at most this share may fail' (GX refuses None: 1.0 is 'all')."""
-    return min(1.0, max(0.0, 1.0 - max_share))
-
-
-def _describe(r: Any) -> str:
-    """One failed expectation for people: name, arguments and what was observed."""
-    cfg = r.expectation_config
-    kwargs = {k: v for k, v in cfg.kwargs.items() if k not in ("batch_id",) and v is not None}
-    args = ", ".join(f"{k}={v}" for k, v in kwargs.items())
-    res = r.result or {}
-    if r.exception_info and r.exception_info.get("raised_exception"):
-        seen = "could not be evaluated: " + str(r.exception_info.get("exception_message"))[:120]
-    elif "observed_value" in res:
-        seen = f"observed {res['observed_value']}"
-    elif res.get("unexpected_count") is not None:
-        pct = res.get("unexpected_percent_total", res.get("unexpected_percent"))
-        seen = f"{res['unexpected_count']} unexpected" + (f" ({pct:.2f}%)" if pct else "")
-    else:
-        seen = "failed"
-    level = (r.meta or {}).get("severity", "batch")
-    return f"{cfg.type}({args}): {seen} [{level}]"
