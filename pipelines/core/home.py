@@ -70,35 +70,14 @@ def recorded_home(home: Path) -> Path | None:
 
 def _rewrite(settings: Settings, old: Path) -> dict[str, Any]:
     from models.registry import relocate_store  # MLflow is imported only when a home moved
+    from pipelines.warehouse.relocate import relocate_report_paths
 
     new = settings.home
     mlflow = relocate_store(settings.tracking_uri, old, new) if (
         settings.mlflow_tracking_uri is None) else 0
-    warehouse = _relocate_warehouse(new / "warehouse.db", old, new) if (
+    warehouse = relocate_report_paths(new / "warehouse.db", old, new) if (
         settings.warehouse_url is None) else 0
     return {"from": str(old), "to": str(new), "mlflow": mlflow, "warehouse": warehouse}
-
-
-def _relocate_warehouse(db: Path, old: Path, new: Path) -> int:
-    """Report paths under ``old`` in the warehouse, in one transaction."""
-    if not db.is_file():
-        return 0
-    from models.registry import immediate_transaction
-
-    changed = 0
-    with immediate_transaction(db) as conn:
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-        if "validation_results" in tables:
-            changed += conn.execute(
-                "UPDATE validation_results SET report_path = :new || substr(report_path, :n + 1)"
-                " WHERE substr(report_path, 1, :n + 1) = :old || '/'",
-                {"old": str(old), "new": str(new), "n": len(str(old))}).rowcount
-        if "run_manifest" in tables:  # JSON text: the path is a string value, after a quote
-            changed += conn.execute(
-                "UPDATE run_manifest SET details = replace(details, :old, :new) "
-                "WHERE instr(details, :old) > 0",
-                {"old": json.dumps(f"{old}/")[:-1], "new": json.dumps(f"{new}/")[:-1]}).rowcount
-    return changed
 
 
 def _write_marker(home: Path) -> None:
