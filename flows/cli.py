@@ -398,12 +398,8 @@ def train(
     def action(settings: Settings) -> dict[str, Any]:
         from flows.training import training
 
-        if hpo_timeout is not None:
-            import os
-
-            os.environ["CREDITFLOW_TRAINING__HPO_TIMEOUT_S"] = str(hpo_timeout)
-        return training(train_end=train_end, oot_months=oot_months,
-                        hpo_trials=hpo_trials, promote=promote, triggered_by="cli")
+        return training(train_end=train_end, oot_months=oot_months, hpo_trials=hpo_trials,
+                        hpo_timeout_s=hpo_timeout, promote=promote, triggered_by="cli")
 
     run(action, as_json, debug, flows=True)
 

@@ -1,12 +1,14 @@
-"""Stage: train the PD model. ``train_model`` runs the steps in order — data by time windows,
-fit, calibrate, evaluate on OOT, log and register as ``challenger`` — and the Prefect
-``training`` flow calls the same steps as tasks.
+"""Stage: train the PD model. ``train_model`` runs the sequence once, in order — data by time
+windows, the features gate, fit, calibrate, evaluate on OOT, log and register as ``challenger`` —
+calling each step through a ``step`` wrapper: directly by default, as Prefect tasks (with retries
+on the I/O steps) when the ``training`` flow passes its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import xgboost as xgb
 
@@ -36,13 +38,16 @@ def configured_params(settings: Settings) -> dict[str, Any]:
 
 
 def fit_model(settings: Settings, ts: TrainingSet, run: TrackedRun | None = None,
-              hpo_trials: int | None = None) -> tuple[xgb.Booster, dict[str, Any]]:
+              hpo_trials: int | None = None,
+              hpo_timeout_s: int | None = None) -> tuple[xgb.Booster, dict[str, Any]]:
     """XGBoost with the registry's monotone constraints, early stopping on its own time slice,
-    no rebalancing; an Optuna search first when trials > 0 (each trial a nested MLflow run)."""
+    no rebalancing; an Optuna search first when trials > 0 (each trial a nested MLflow run),
+    stopped after ``hpo_timeout_s`` seconds. None: the configured trials and budget."""
     t = settings.training
     params = configured_params(settings)
     monotone = monotone_constraints(ts.specs)
     trials = t.hpo_trials if hpo_trials is None else hpo_trials
+    timeout_s = t.hpo_timeout_s if hpo_timeout_s is None else hpo_timeout_s
     hpo: dict[str, Any] = {}
     if trials > 0:
         on_trial = None
@@ -50,7 +55,7 @@ def fit_model(settings: Settings, ts: TrainingSet, run: TrackedRun | None = None
             def on_trial(number: int, sampled: dict, auc: float) -> None:
                 run.log_trial(number, sampled, {"valid_auc": auc})
         hpo = hpo_search(ts.X["train"], ts.y["train"], ts.X["early_stopping"],
-                         ts.y["early_stopping"], params, monotone, trials, t.hpo_timeout_s,
+                         ts.y["early_stopping"], params, monotone, trials, timeout_s,
                          settings.seed, on_trial, t.n_estimators, t.early_stopping_rounds)
         params = hpo["best_params"]
     booster = fit_booster(ts.X["train"], ts.y["train"], ts.X["early_stopping"],
@@ -69,18 +74,42 @@ def calibrate(settings: Settings, booster: xgb.Booster, ts: TrainingSet) -> PDMo
                                  {n: s.reason for n, s in specs.items()})
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class StepWrapper(Protocol):
+    """Wraps one step of the sequence before it is called; ``io``: the step reads the warehouse
+    or writes the registry, whose failures can be transient (an orchestrator may retry it)."""
+
+    def __call__(self, fn: F, *, io: bool = False) -> F: ...
+
+
+def call_directly(fn: F, *, io: bool = False) -> F:
+    """The default step wrapper: no wrapping."""
+    return fn
+
+
+def load_data(settings: Settings, wh: Warehouse, train_end: date | None = None,
+              oot_months: int | None = None) -> TrainingSet:
+    """The time windows as of the newest business date, and every window's rows."""
+    return load_training_set(settings, wh, windows_for(settings, wh, train_end, oot_months))
+
+
 def train_model(settings: Settings, wh: Warehouse, *, train_end: date | None = None,
                 oot_months: int | None = None, hpo_trials: int | None = None,
-                triggered_by: str = "manual") -> TrainResult:
-    """One complete, tracked training run; the new version gets the ``challenger`` alias."""
-    windows = windows_for(settings, wh, train_end, oot_months)
-    ts = validate_training_set(settings, load_training_set(settings, wh, windows))
-    run = open_run(settings, triggered_by, windows)
+                hpo_timeout_s: int | None = None, triggered_by: str = "manual",
+                step: StepWrapper = call_directly) -> TrainResult:
+    """One complete, tracked training run; the new version gets the ``challenger`` alias. The
+    run is opened after the data passed its gate and ends FAILED if any later step raises."""
+    ts = step(validate_training_set)(
+        settings, step(load_data, io=True)(settings, wh, train_end, oot_months))
+    run = open_run(settings, triggered_by, ts.windows)
     try:
-        booster, fit_info = fit_model(settings, ts, run, hpo_trials)
-        model = calibrate(settings, booster, ts)
-        ev = evaluate(settings, model, ts)
-        result = log_and_register(settings, run, ts, model, ev, fit_info, triggered_by)
+        booster, fit_info = step(fit_model)(settings, ts, run, hpo_trials, hpo_timeout_s)
+        model = step(calibrate)(settings, booster, ts)
+        ev = step(evaluate)(settings, model, ts)
+        result = step(log_and_register, io=True)(settings, run, ts, model, ev, fit_info,
+                                                 triggered_by)
     except BaseException:
         run.finish("FAILED")
         raise

@@ -68,3 +68,22 @@ def test_bad_date_option_is_a_usage_error(home: Path) -> None:
     result = runner.invoke(app, ["simulate", "--start", "yesterday", "--no-load"])
     assert result.exit_code != 0
     assert "not a date" in result.stderr
+
+
+def test_train_options_reach_the_flow_as_parameters(home: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """--hpo-timeout is a parameter of the training flow (a deployment run can set it too), not
+    an environment variable the command line writes for the flow to read."""
+    import os
+
+    import flows.training
+
+    seen: dict = {}
+    monkeypatch.setattr(flows.training, "training", lambda **kw: seen.update(kw) or {})
+    monkeypatch.delenv("CREDITFLOW_TRAINING__HPO_TIMEOUT_S", raising=False)
+    result = runner.invoke(app, ["train", "--hpo-trials", "3", "--hpo-timeout", "7",
+                                 "--no-promote", "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert seen == {"train_end": None, "oot_months": None, "hpo_trials": 3,
+                    "hpo_timeout_s": 7, "promote": False, "triggered_by": "cli"}
+    assert "CREDITFLOW_TRAINING__HPO_TIMEOUT_S" not in os.environ
