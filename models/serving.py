@@ -11,7 +11,7 @@ that differs. That catches an edited artifact, not one edited together with MLmo
 registry's own loader checks every file against a digest kept in the registry database
 (models.registry).
 
-Together with models.registry, the only modules that touch MLflow.
+Together with the models.registry package, the only code that touches MLflow.
 """
 
 from __future__ import annotations

@@ -160,7 +160,7 @@ def _p(label: str, *targets: str, nth: int = 1, when: str = "after") -> Point:
     return Point(label, targets, nth, when)
 
 
-SET_ALIAS = ("models.registry:set_alias", "pipelines.training.track:set_alias")
+SET_ALIAS = ("models.registry.aliases:set_alias", "pipelines.training.track:set_alias")
 POINTS: dict[str, list[Point]] = {
     "ingest": [
         _p("file read", "pipelines.ingest.load:load_batch"),
@@ -177,13 +177,13 @@ POINTS: dict[str, list[Point]] = {
         _p("run logged", "pipelines.training.track:log_training"),
         _p("reference logged", "pipelines.training.track:log_reference"),
         _p("version registered", "pipelines.training.track:register_pd_model"),
-        _p("run finished", "models.registry:TrackedRun.finish"),
+        _p("run finished", "models.registry.runs:TrackedRun.finish"),
         _p("challenger alias set", *SET_ALIAS),
         _p("promotion decided", "pipelines.promotion.promote:decide"),
         _p("audit intent written", "pipelines.promotion.promote:record_intent"),
         _p("previous alias set", *SET_ALIAS, nth=2),
         _p("champion alias set", *SET_ALIAS, nth=3),
-        _p("challenger alias removed", "models.registry:_delete_alias"),
+        _p("challenger alias removed", "models.registry.aliases:_delete_alias"),
         _p("audit row completed", "pipelines.promotion.promote:resume_run"),
         _p("promotion done", "pipelines.promotion.promote:promote_challenger"),
     ],
@@ -205,7 +205,9 @@ POINTS: dict[str, list[Point]] = {
         _p("retraining decided", "pipelines.monitoring.day:decide_retrain"),
         _p("trigger alert claimed, not sent", "pipelines.monitoring.alerts:_claim", nth=2),
         _p("trigger alert sent", "pipelines.monitoring.day:send_alert", nth=2),
-        _p("monitoring run started", "models.registry:start_run"),
+        # day.py imports start_run from the package; tracked_run calls it in its own module
+        _p("monitoring run started", "models.registry:start_run",
+           "models.registry.runs:start_run"),
         _p("monitoring run logged", "pipelines.monitoring.day:_log_mlflow"),
         _p("monitored", "pipelines.monitoring.day:monitor_day"),
     ],

@@ -266,8 +266,9 @@ ALLOWED: dict[str, dict[str, str]] = {
     "pipelines/monitoring/day.py": {"like": "'metric LIKE :m<i>' placeholders"},
     "pipelines/monitoring/alerts.py": {"anchor": "one of two literal conditions"},
     "pipelines/monitoring/portfolio.py": {"cases": "'WHEN :f<i> THEN :t<i>' placeholders"},
-    "models/registry.py": {"table": "an MLflow store table from the literal STORE_PATH_COLUMNS",
-                           "column": "its column, from the same literal tuple"},
+    "models/registry/relocate.py": {
+        "table": "an MLflow store table from the literal STORE_PATH_COLUMNS",
+        "column": "its column, from the same literal tuple"},
 }
 SQL_ARGS = {"read": ("where", 1), "count": ("where", 1), "read_chunks": ("where", 1),
             "execute": ("sql", 0)}

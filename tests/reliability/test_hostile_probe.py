@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from models.redaction import mask_secret, redact
-from models.registry import _param_value
+from models.registry.store import _param_value
 from pipelines.core.settings import PROJECT_ROOT, Settings
 from pipelines.ingest.load import ingest_file, read_extra
 from pipelines.ingest.mapping import MappingError, load_mapping

@@ -44,6 +44,7 @@ from models.registry import (
     RegistryError,
     load_pd_model,
     load_reference,
+    model_io,
     move_aliases_atomically,
     set_alias,
 )
@@ -417,7 +418,7 @@ def reseal(settings: Settings, version: str = "1") -> None:
     write both the artifact folder and the registry database could do. Lets a test reach the
     contract checks that stand behind the checksum."""
     client = MlflowClient(settings.tracking_uri, settings.tracking_uri)
-    for key, value in registry._seal(settings.tracking_uri, MODEL, version).items():
+    for key, value in model_io._seal(settings.tracking_uri, MODEL, version).items():
         client.set_model_version_tag(MODEL, version, key, value)
 
 
