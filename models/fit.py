@@ -1,5 +1,7 @@
 """Fitting the XGBoost PD booster: monotone constraints, early stopping on a time slice, optional
-Optuna search, and a check that the fitted model respects every declared direction.
+Optuna search, and ``check_monotone``, which sweeps a fitted booster along each constrained feature
+to confirm it respects the declared direction (the training stage runs it on every model it
+evaluates and records the violations).
 
 Monotone directions: +1 means the risk (margin, PD) may only rise as the feature rises, -1 only
 fall, 0 unconstrained. Features of X not named in ``monotone`` are unconstrained; a name in

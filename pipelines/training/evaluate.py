@@ -1,7 +1,10 @@
 """Stage: judge a trained PD model on its out-of-time window, beside a logistic baseline.
 
 Every validation number comes from the OOT window; training-window numbers are computed too but
-carry the ``train_`` prefix and the label "in-sample", never presented as validation.
+carry the ``train_`` prefix and the label "in-sample", never presented as validation. The fitted
+booster is also swept along each constrained feature (``models.fit.check_monotone``): the run
+records how many declared risk directions it breaks (``monotone_violations``, 0 when the
+constraints held).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from matplotlib.figure import Figure
 
 from models import plots
 from models.baseline import baseline_pd, fit_baseline
+from models.fit import check_monotone
 from models.metrics import credit_metrics, decile_table, ece, psi
 from models.pd_model import PDModel
 from models.reasons import contributions, reason_agreement
@@ -31,6 +35,7 @@ class Evaluation:
     cutoffs: dict[str, float]
     calibration: dict[str, Any]
     reason_codes: dict[str, Any]
+    monotone: dict[str, bool] = field(default_factory=dict)  # constrained feature -> holds
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: dict[str, Figure] = field(default_factory=dict)
 
@@ -44,6 +49,8 @@ class Evaluation:
         out.update({f"reasons_{k}": v for k, v in self.reason_codes.items()
                     if isinstance(v, int | float)})
         out.update({f"cutoff_{k}": v for k, v in self.cutoffs.items()})
+        if self.monotone:
+            out["monotone_violations"] = float(sum(not ok for ok in self.monotone.values()))
         return out
 
 
@@ -85,7 +92,9 @@ def evaluate(settings: Settings, model: PDModel, ts: TrainingSet) -> Evaluation:
     sample = X_oot.sample(min(len(X_oot), REASON_SAMPLE_ROWS), random_state=settings.seed)
     reasons = reason_agreement(model.booster, sample, settings.scoring.reason_codes)
     reasons["exact_used_for_adverse_action"] = float(settings.scoring.exact_contributions)
-    ev = Evaluation(metrics=metrics, cutoffs=cut, calibration=calibration, reason_codes=reasons)
+    ev = Evaluation(metrics=metrics, cutoffs=cut, calibration=calibration, reason_codes=reasons,
+                    monotone=check_monotone(model.booster, X_oot, model.monotone,
+                                            seed=settings.seed))
     ev.tables = {"tables/deciles_oot.csv": decile_table(y_oot, pd_oot),
                  "tables/deciles_train_in_sample.csv": decile_table(ts.y["train"], pd_train)}
     ev.figures = _figures(model, y_oot, raw_oot, pd_oot, pd_base, score_oot, cut, sample,

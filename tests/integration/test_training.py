@@ -39,6 +39,8 @@ def test_run_records_windows_counts_versions_and_oot_metrics(champion_run) -> No
         assert key in metrics, key
     # honest range: a credit model on application data far above 0.9 means a leak
     assert 0.65 < metrics["oot_auc"] < 0.9
+    # the fitted booster was swept along every constrained feature: no direction broken
+    assert metrics["monotone_violations"] == 0
     assert params["seed"] == str(s.seed)
 
 
