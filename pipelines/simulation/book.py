@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pandas as pd
 from rich.progress import Progress
 
 from pipelines.core.settings import Settings, SimulateSettings
 from pipelines.ingest.load import write_frame
 from pipelines.simulation.simulate import Book, simulate_book
+from pipelines.warehouse.book import loans_ever_90_plus, table_summary
 from pipelines.warehouse.engine import Warehouse
 
 TABLES = ("applications", "loans", "repayments")
@@ -71,16 +71,7 @@ def simulate_and_load(settings: Settings, sim: SimulateSettings, seed: int, load
 
 def warehouse_summary(wh: Warehouse) -> dict[str, Any]:
     """Row counts and date ranges: what a newcomer checks first."""
-    out: dict[str, Any] = {"warehouse": repr(wh)}
-    for name, date_col in (("applications", "business_date"), ("loans", "origination_date"),
-                           ("repayments", "as_of_month"), ("scores", "business_date"),
-                           ("quarantine", None)):
-        out[name] = wh.count(name)
-        if date_col and out[name]:
-            span = wh.execute(f"SELECT MIN({date_col}), MAX({date_col}) FROM {name}").one()
-            out[f"{name}_dates"] = [str(pd.Timestamp(v).date()) for v in span]
+    out: dict[str, Any] = {"warehouse": repr(wh), **table_summary(wh)}
     if out["repayments"]:
-        bad = wh.execute("SELECT COUNT(DISTINCT loan_id) FROM repayments "
-                         "WHERE dpd_bucket IN ('90+', 'charge-off')").scalar_one()
-        out["loans_ever_90_plus"] = int(bad)
+        out["loans_ever_90_plus"] = loans_ever_90_plus(wh)
     return out

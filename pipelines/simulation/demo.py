@@ -19,7 +19,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import inspect
 
 from pipelines.core.errors import CreditflowError
 from pipelines.core.privacy import DEFAULT_SALT
@@ -27,6 +26,12 @@ from pipelines.core.settings import Settings, reveal
 from pipelines.ingest.load import ingest_frame
 from pipelines.simulation.book import load_book
 from pipelines.simulation.simulate import Book, simulate_book
+from pipelines.warehouse.book import (
+    alerts_by_day,
+    champion_day_scores,
+    holds_applications,
+    score_psi_by_day,
+)
 from pipelines.warehouse.engine import Warehouse
 
 HISTORY_BATCH = "demo-history"
@@ -124,8 +129,8 @@ def _holds_data(settings: Settings) -> bool:
     if settings.warehouse_url is None and not (settings.home / "warehouse.db").exists():
         return False
     wh = Warehouse(settings.warehouse)
-    try:  # looked at, not migrated: a check must not change a database it may refuse
-        return inspect(wh.engine).has_table("applications") and wh.count("applications") > 0
+    try:
+        return holds_applications(wh)
     finally:
         wh.dispose()
 
@@ -190,13 +195,9 @@ def ingest_day(settings: Settings, wh: Warehouse, feed: DayFeed) -> dict[str, An
 def weekly_table(wh: Warehouse, plan: DemoPlan) -> pd.DataFrame:
     """One row per simulated week: volume, approval rate, mean PD, score PSI, alerts and the
     champion version that scored it — the story of the demo in numbers."""
-    params = {"a": plan.demo_start, "b": plan.demo_end}
-    scores = wh.read("scores", "role = 'champion' AND business_date BETWEEN :a AND :b", params,
-                     columns=["business_date", "pd", "decision", "model_version"])
-    psi = wh.read("monitoring_metrics", "metric = 'score_psi' AND segment = 'all' AND "
-                  "business_date BETWEEN :a AND :b", params, columns=["business_date", "value"])
-    alerts = wh.read("alerts", "business_date BETWEEN :a AND :b", params,
-                     columns=["business_date", "condition_key", "suppressed"])
+    scores = champion_day_scores(wh, plan.demo_start, plan.demo_end)
+    psi = score_psi_by_day(wh, plan.demo_start, plan.demo_end)
+    alerts = alerts_by_day(wh, plan.demo_start, plan.demo_end)
     week = _week_of(plan)
     rows = []
     alerts["week"], psi["week"] = week(alerts["business_date"]), week(psi["business_date"])

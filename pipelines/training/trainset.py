@@ -20,6 +20,7 @@ from features.registry import FeatureSpec
 from pipelines.core.calendar import Windows, plan_windows, window_of
 from pipelines.core.errors import CreditflowError
 from pipelines.core.settings import Settings
+from pipelines.warehouse.book import latest_business_date
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.history import (
     feature_config,
@@ -53,11 +54,11 @@ class TrainingSet:
 
 def data_as_of(wh: Warehouse) -> date:
     """The newest business date in the warehouse: what the data knows."""
-    latest = wh.execute("SELECT MAX(business_date) FROM applications").scalar_one()
+    latest = latest_business_date(wh)
     if latest is None:
         raise TrainingError("the warehouse holds no applications: run `creditflow simulate` "
                             "or `creditflow ingest` first")
-    return pd.Timestamp(latest).date()
+    return latest
 
 
 def windows_for(settings: Settings, wh: Warehouse, train_end: date | None = None,
