@@ -64,7 +64,7 @@ from bench_score import TRAIN_BOOK, ensure_champion, maxrss_mb, settings_for
 from sqlalchemy import create_engine, text
 
 from pipelines.core.settings import Settings, configure_environment
-from pipelines.scoring.score import day_batch_id
+from pipelines.scoring.chunks import day_batch_id
 from pipelines.simulation.book import load_book
 from pipelines.simulation.simulate import Book, simulate_book
 from pipelines.warehouse.engine import Warehouse

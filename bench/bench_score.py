@@ -1,4 +1,4 @@
-"""Daily scoring end to end (``pipelines.scoring.score.score_day``) on one business date of
+"""Daily scoring end to end (``pipelines.scoring.run.score_day``) on one business date of
 ``--rows``
 applications, against the sum of the bare parts on the same rows; peak RSS of a larger day
 (``--rss-rows``) scored in a child process that measures its own ``ru_maxrss``.
@@ -50,11 +50,14 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Date, Index, MetaData, Table, bindparam, text
 
-import pipelines.scoring.score as score
+import pipelines.scoring.chunks as chunks
+import pipelines.scoring.run as scoring_run
 from features import build_features
 from models import policy
+from models.pd_model import PDModel
 from models.registry import get_alias_version, load_pd_model, move_aliases_atomically
 from pipelines.core.settings import Settings, configure_environment
+from pipelines.scoring.models import model_specs
 from pipelines.simulation.book import load_book
 from pipelines.simulation.simulate import Book, simulate_book
 from pipelines.training.train import train_model
@@ -154,7 +157,7 @@ def bare_predict(settings: Settings, wh: Warehouse) -> tuple[float, int]:
                           alias="champion")
     apps = load_applications(wh, DAY, DAY)
     X = build_features(apps, load_outcomes(wh, DAY), business_day_end(DAY),
-                       feature_config(settings), specs=score.model_specs(model))
+                       feature_config(settings), specs=model_specs(model))
     X = model.check_frame(X)
     del apps
     _, seconds = timed(lambda: model.booster.inplace_predict(X))
@@ -185,13 +188,15 @@ def bare_insert(wh: Warehouse) -> tuple[float, int]:
 
 # -- the pipeline, its steps timed --------------------------------------------------------------
 
-STEPS = {"read chunk": ("load_applications",), "applications gate + scores gate": ("run_gate",),
-         "features": ("build_features",), "loan history": ("feature_history",)}
+# the chunks read, gate, build and read the history; the writer gates the scores again
+STEPS = {"read chunk": ((chunks, "load_applications"),),
+         "applications gate + scores gate": ((chunks, "run_gate"), (scoring_run, "run_gate")),
+         "features": ((chunks, "build_features"),), "loan history": ((chunks, "feature_history"),)}
 
 
 @contextmanager
 def step_timers() -> Iterator[dict[str, float]]:
-    """Wrap module-level functions that pipelines.scoring.score calls, summing their wall time."""
+    """Wrap module-level functions that the scoring stage calls, summing their wall time."""
     totals: dict[str, float] = defaultdict(float)
     saved: list[tuple[Any, str, Any]] = []
 
@@ -208,12 +213,12 @@ def step_timers() -> Iterator[dict[str, float]]:
         saved.append((owner, attr, original))
         setattr(owner, attr, timed_call)
 
-    for label, names in STEPS.items():
-        for name in names:
-            wrap(score, name, label)
+    for label, targets in STEPS.items():
+        for owner, name in targets:
+            wrap(owner, name, label)
     wrap(policy, "reason_columns", "reason codes")  # score_rows, shared with the served model
-    wrap(score.PDModel, "predict_pd", "predict + calibrate")
-    wrap(score.Warehouse, "upsert", "upsert scores")
+    wrap(PDModel, "predict_pd", "predict + calibrate")
+    wrap(Warehouse, "upsert", "upsert scores")
     try:
         yield totals
     finally:
@@ -224,10 +229,10 @@ def step_timers() -> Iterator[dict[str, float]]:
 def run_pipeline(home: Path, url: str, exact: bool) -> dict[str, Any]:
     settings = settings_for(home, url, exact_contributions=exact)
     wh = Warehouse(url)
-    score._outcomes.cache_clear()  # each run reads the loan history afresh, as a new process
+    chunks._outcomes.cache_clear()  # each run reads the loan history afresh, as a new process
     tape_cache.clear()
     with step_timers() as steps:
-        result, seconds = timed(lambda: score.score_day(settings, wh, DAY, force=True))
+        result, seconds = timed(lambda: scoring_run.score_day(settings, wh, DAY, force=True))
     wh.dispose()
     return {"seconds": seconds, "result": result, "steps": dict(steps)}
 
@@ -256,7 +261,7 @@ def child(home: Path, url: str, exact: bool, history: bool) -> None:
     settings = settings_for(home, url, exact_contributions=exact)
     configure_environment(settings)
     marks: dict[str, Any] = {}
-    read_history = score.feature_history
+    read_history = chunks.feature_history
 
     def outcomes(wh: Warehouse, day: date, window_months: int) -> pd.DataFrame:
         marks["before_history_mb"] = maxrss_mb()
@@ -264,9 +269,9 @@ def child(home: Path, url: str, exact: bool, history: bool) -> None:
         marks["after_history_mb"], marks["history_loans"] = maxrss_mb(), len(frame)
         return frame
 
-    score.feature_history = outcomes
+    chunks.feature_history = outcomes
     t0 = time.perf_counter()
-    result = score.score_day(settings, Warehouse(url), DAY, force=True)
+    result = scoring_run.score_day(settings, Warehouse(url), DAY, force=True)
     print(json.dumps({"status": result.status, "counts": result.counts,
                       "seconds": round(time.perf_counter() - t0, 1),
                       "chunk_rows": settings.scoring.chunk_rows, **marks,
@@ -344,7 +349,7 @@ def bench_day(home: Path, rows: int, exact: bool) -> None:
     url = ensure_day(home, rows)
     print(f"load average at start {os.getloadavg()[0]:.1f}")
     # the bare insert copies the pipeline's rows: make sure a first run wrote them
-    score.score_day(settings_for(home, url, exact_contributions=False), Warehouse(url), DAY)
+    scoring_run.score_day(settings_for(home, url, exact_contributions=False), Warehouse(url), DAY)
     before = bare_parts(home, url)
     runs = {"approximate reasons": run_pipeline(home, url, exact=False)}
     if exact:

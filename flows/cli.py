@@ -279,7 +279,7 @@ def score(
         return run_daily_scoring(business_date, force=force, dask=dask)
 
     def render(summary: dict[str, Any]) -> None:
-        from pipelines.scoring.score import ScoreResult, day_summary_markdown
+        from pipelines.scoring.summary import ScoreResult, day_summary_markdown
 
         print(day_summary_markdown(ScoreResult.from_summary(summary)))
 
@@ -304,7 +304,7 @@ def backfill(
 
     def render(summary: dict[str, Any]) -> None:
         from flows.scoring import backfill_markdown
-        from pipelines.scoring.score import ScoreResult
+        from pipelines.scoring.summary import ScoreResult
 
         print(backfill_markdown([ScoreResult.from_summary(d) for d in summary["days"]]))
 

@@ -22,7 +22,7 @@ from flows.common import flow_settings
 from flows.monitoring import load_champion, monitor, start_retraining
 from flows.training import training
 from pipelines.core.settings import Settings
-from pipelines.scoring.score import score_day
+from pipelines.scoring.run import score_day
 from pipelines.simulation.demo import (
     DemoPlan,
     claim_home,

@@ -12,7 +12,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import IO_RETRIES, alert_on_failure, flow_settings, scheduled_date
-from pipelines.champion import current_champion
+from pipelines.champion import Champion, current_champion
 from pipelines.core.settings import Settings
 from pipelines.monitoring.day import MonitorResult, monitor_day, summary_markdown
 from pipelines.monitoring.policy import RetrainDecision, record_launch
@@ -22,12 +22,12 @@ RETRAINING_DEPLOYMENT = "training/retraining"
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
-def load_champion(settings: Settings) -> Any:
+def load_champion(settings: Settings) -> Champion:
     return current_champion(settings)
 
 
 @task(cache_policy=NO_CACHE)
-def monitor(settings: Settings, business_date: date, champion: Any,
+def monitor(settings: Settings, business_date: date, champion: Champion,
             plots: bool = True) -> MonitorResult:
     return monitor_day(settings, warehouse_for(settings.warehouse), business_date,
                        champion.reference, champion.description, plots)
@@ -65,7 +65,7 @@ def daily_monitoring(business_date: date | None = None, retrain: bool = True) ->
     champion = load_champion(settings)
     result = monitor(settings, day, champion)
     get_run_logger().info("monitored %s against champion v%s: %d alert(s), retrain %s", day,
-                          champion.description["version"], len(result.alerts),
+                          champion.version, len(result.alerts),
                           result.decision.status)
     create_markdown_artifact(summary_markdown(result), key=f"monitoring-{day.isoformat()}",
                              description=f"daily monitoring {day}")

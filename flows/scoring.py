@@ -1,5 +1,5 @@
 """Prefect flows ``daily-scoring`` (one business date) and ``scoring-backfill`` (a range of dates
-in ONE flow run), idempotent per date (see pipelines.scoring.score).
+in ONE flow run), idempotent per date (see pipelines.scoring.run).
 
 Chunks run in-process by default. Given a Dask scheduler address (``scoring.dask_address``) or
 ``dask=True`` (a local cluster of ``scoring.dask_workers`` processes), each chunk becomes a Prefect
@@ -28,20 +28,12 @@ from prefect.task_runners import TaskRunner
 from flows.common import IO_RETRIES, alert_on_failure, current_run_id, flow_settings, scheduled_date
 from pipelines.core.errors import CreditflowError
 from pipelines.core.settings import Settings
-from pipelines.scoring.score import (
-    Chunk,
-    ChunkContext,
-    ChunkOutput,
-    ScoreResult,
-    ScoringError,
-    day_summary_markdown,
-    load_models,
-    score_chunk,
-    score_day,
-    sequential,
-    unscored_dates,
-)
+from pipelines.scoring.chunks import Chunk, ChunkContext, ChunkOutput, score_chunk, sequential
+from pipelines.scoring.models import ScoringError, load_models
+from pipelines.scoring.run import score_day
+from pipelines.scoring.summary import ScoreResult, day_summary_markdown
 from pipelines.warehouse.engine import warehouse_for
+from pipelines.warehouse.scoring import unscored_dates
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:

@@ -1,8 +1,7 @@
 """What a PD becomes for one applicant: score points, a decision and reason codes.
 
-One function, ``score_rows``, serves both daily scoring (pipelines.scoring.score writes its output
-to
-the warehouse) and the registered model MLflow serves (models.serving), so the two cannot drift
+One function, ``score_rows``, serves both daily scoring (pipelines.scoring.chunks; its output goes
+to the warehouse) and the registered model MLflow serves (models.serving), so the two cannot drift
 apart. ``ScoringPolicy`` holds the numbers it needs; the served model carries the policy that was
 in force when it was registered.
 """

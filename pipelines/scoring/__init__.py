@@ -1,4 +1,12 @@
 """Stage: daily batch scoring, idempotent and atomic per business date.
 
-- ``score``: plan chunks, gate, score (PD, points, decision, reason codes), write, manifest.
+- ``run``: ``score_day``, the entry point: the date's lock and transaction, the chunks written,
+  the day's gate verdict, the run manifest.
+- ``chunks``: planning a day as id ranges, scoring one chunk (gate, features, PD, points,
+  decision, reason codes); pure, so a caller may map chunks in parallel.
+- ``models``: the champion and the shadow challenger, the signature check, cut-offs, policy.
+- ``summary``: ``ScoreResult`` and the run's summary as a person reads it.
+- ``score``: temporary re-exports for stages not yet pointed at ``models``.
+
+Its SQL lives in ``pipelines.warehouse.scoring``.
 """

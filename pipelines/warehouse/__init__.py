@@ -4,4 +4,5 @@
 - ``schema``: every table and column; ``migrations/``: Alembic revisions of it.
 - ``history``: applications and matured loan outcomes as the features need them.
 - ``tape_cache``: tape-derived reads kept per process while the tape is unchanged.
+- ``scoring``: the scoring run's lock, manifest, the date's application ids and scores.
 """

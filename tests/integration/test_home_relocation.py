@@ -18,7 +18,7 @@ from pipelines.champion import current_champion
 from pipelines.core.home import MARKER, open_home, recorded_home
 from pipelines.core.settings import Settings, configure_environment
 from pipelines.monitoring.day import monitor_day
-from pipelines.scoring.score import score_day
+from pipelines.scoring.run import score_day
 from pipelines.warehouse.engine import Warehouse
 from tests.trained import BOOK, TRAIN_OVERRIDES
 

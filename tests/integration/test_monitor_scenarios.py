@@ -132,7 +132,7 @@ def _write_scores(wh: Warehouse, book: Book, champion: Champion, start: date) ->
     apps = book.applications[book.applications["business_date"] >= pd.Timestamp(start)]
     X = _features(apps, END)
     p = champion.model.predict_pd(X)
-    points = np.round(pd_to_score(p, 600.0, 50.0, 20.0), 2)  # stored as pipelines.scoring.score does
+    points = np.round(pd_to_score(p, 600.0, 50.0, 20.0), 2)  # stored as pipelines.scoring.chunks does
     wh.upsert("scores", pd.DataFrame({
         "application_id": apps["application_id"].to_numpy(), "model_version": "1",
         "role": "champion", "model_name": MODEL,

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from models.registry import aliases, client_for
 from pipelines.core.settings import Settings
-from pipelines.scoring.score import score_day
+from pipelines.scoring.run import score_day
 from pipelines.warehouse.engine import Warehouse
 
 pytestmark = pytest.mark.slow

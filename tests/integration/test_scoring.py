@@ -1,4 +1,4 @@
-"""Daily batch scoring (pipelines.scoring.score) on the trained fixture: idempotent per date, reason codes
+"""Daily batch scoring (pipelines.scoring) on the trained fixture: idempotent per date, reason codes
 where adverse action needs them, shadow challenger, the model's signature, the empty day, a
 corrupted artifact; idempotency again on PostgreSQL when it is reachable."""
 
@@ -17,17 +17,9 @@ from features import FEATURES, build_features
 from models.pd_model import PDModel
 from models.registry import load_pd_model, register_pd_model, start_run
 from pipelines.core.settings import Settings
-from pipelines.scoring.score import (
-    DayNotLoadedError,
-    ScoreResult,
-    ScoringError,
-    day_completed,
-    day_summary_markdown,
-    manifest_rows,
-    score_day,
-    scoring_policy,
-    unscored_dates,
-)
+from pipelines.scoring.models import ScoringError, scoring_policy
+from pipelines.scoring.run import DayNotLoadedError, score_day
+from pipelines.scoring.summary import ScoreResult, day_summary_markdown
 from pipelines.simulation.book import load_book
 from pipelines.simulation.simulate import simulate_book
 from pipelines.training.train import train_model
@@ -38,6 +30,7 @@ from pipelines.warehouse.history import (
     load_applications,
     load_outcomes,
 )
+from pipelines.warehouse.scoring import day_completed, manifest_rows, unscored_dates
 
 pytestmark = pytest.mark.slow
 

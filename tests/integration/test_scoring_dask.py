@@ -13,7 +13,8 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from flows.scoring import run_daily_scoring
 from pipelines.core.settings import Settings
-from pipelines.scoring.score import ScoreResult, day_summary_markdown, score_day
+from pipelines.scoring.run import score_day
+from pipelines.scoring.summary import ScoreResult, day_summary_markdown
 from pipelines.warehouse.engine import Warehouse
 from tests.integration.test_scoring import DAY, VOLATILE, day_scores, n_applications
 

@@ -22,10 +22,11 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from pipelines.core.settings import Settings
-from pipelines.scoring.score import manifest_rows, score_day
+from pipelines.scoring.run import score_day
 from pipelines.simulation.book import load_book
 from pipelines.simulation.simulate import simulate_book
 from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.scoring import manifest_rows
 from tests.integration.test_scoring import (
     DAY,
     PG_DAY,
@@ -44,7 +45,7 @@ import os, sys, time
 from datetime import date
 from pathlib import Path
 
-import pipelines.scoring.score as score
+import pipelines.scoring.run as score
 from pipelines.core.settings import Settings
 from pipelines.warehouse.engine import Warehouse
 

@@ -25,7 +25,8 @@ from models.policy import OUTPUT_COLUMNS
 from models.registry import load_pd_model
 from models.serving import plain_rows
 from pipelines.core.settings import Settings
-from pipelines.scoring.score import feature_frame, score_day
+from pipelines.scoring.chunks import feature_frame
+from pipelines.scoring.run import score_day
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.history import feature_history, load_applications
 

@@ -22,16 +22,13 @@ from hypothesis import strategies as st
 
 from pipelines.core.settings import Settings
 from pipelines.ingest.load import IngestResult, ingest_file
-from pipelines.scoring.score import (
-    ScoringModel,
-    day_batch_id,
-    load_models,
-    manifest_rows,
-    score_day,
-)
+from pipelines.scoring.chunks import day_batch_id
+from pipelines.scoring.models import ScoringModel, load_models
+from pipelines.scoring.run import score_day
 from pipelines.simulation.simulate import simulate_book
 from pipelines.validation.gate import BatchRejected
 from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.scoring import manifest_rows
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 

@@ -56,9 +56,11 @@ from models.scaling import decide, pd_to_score
 from pipelines.core.settings import Settings
 from pipelines.monitoring.alerts import _CLAIM_GRACE_S, send_alert
 from pipelines.promotion.promote import INTERRUPTED, PROMOTED, PROMOTING, REJECTED
-from pipelines.scoring.score import day_batch_id, manifest_rows, scoring_policy
+from pipelines.scoring.chunks import day_batch_id
+from pipelines.scoring.models import scoring_policy
 from pipelines.simulation.simulate import simulate_book
 from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.scoring import manifest_rows
 from tests.integration.test_alerts_http import Receiver
 from tests.integration.test_scoring import DAY, corrupt, day_scores, n_applications
 from tests.integration.test_scoring_faults import ROOT, Driver
@@ -96,8 +98,8 @@ def work(flow, args):
             return trained, promote.promote_challenger(
                 settings, wh, triggered_by=f"training run {trained.run_id}")
         if flow == "scoring":
-            from pipelines.scoring import score
-            return score.score_day(settings, wh, date.fromisoformat(args["day"]))
+            from pipelines.scoring import run as scoring
+            return scoring.score_day(settings, wh, date.fromisoformat(args["day"]))
         if flow == "monitoring":
             import pandas as pd
             from pipelines.monitoring import day as monitor
@@ -188,14 +190,14 @@ POINTS: dict[str, list[Point]] = {
         _p("promotion done", "pipelines.promotion.promote:promote_challenger"),
     ],
     "scoring": [
-        _p("models loaded", "pipelines.scoring.score:load_models"),
-        _p("manifest running", "pipelines.scoring.score:_manifest"),
-        _p("date locked", "pipelines.scoring.score:_take_lock"),
-        *[_p(f"chunk {k} written", "pipelines.scoring.score:_write_chunk", nth=k) for k in (1, 2, 3)],
-        _p("day gate recorded", "pipelines.scoring.score:record_gate"),
-        _p("lock completed, not committed", "pipelines.scoring.score:_finish_lock"),
-        _p("manifest completed, not committed", "pipelines.scoring.score:_manifest", nth=2),
-        _p("committed", "pipelines.scoring.score:score_day"),
+        _p("models loaded", "pipelines.scoring.run:load_models"),
+        _p("manifest running", "pipelines.scoring.run:_manifest"),
+        _p("date locked", "pipelines.scoring.run:take_lock"),
+        *[_p(f"chunk {k} written", "pipelines.scoring.run:_write_chunk", nth=k) for k in (1, 2, 3)],
+        _p("day gate recorded", "pipelines.scoring.run:record_gate"),
+        _p("lock completed, not committed", "pipelines.scoring.run:finish_lock"),
+        _p("manifest completed, not committed", "pipelines.scoring.run:_manifest", nth=2),
+        _p("committed", "pipelines.scoring.run:score_day"),
     ],
     "monitoring": [
         _p("metrics written", "pipelines.monitoring.day:write_metrics"),

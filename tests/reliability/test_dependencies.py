@@ -34,7 +34,8 @@ from pipelines.champion import current_champion
 from pipelines.core.errors import CreditflowError
 from pipelines.core.settings import Settings
 from pipelines.monitoring.day import monitor_day
-from pipelines.scoring.score import ScoringError, score_day
+from pipelines.scoring.models import ScoringError
+from pipelines.scoring.run import score_day
 from pipelines.simulation.book import simulate_and_load
 from pipelines.training.train import train_model
 from pipelines.warehouse import schema

@@ -26,7 +26,8 @@ from pipelines.core.settings import PROJECT_ROOT, Settings
 from pipelines.ingest.load import ingest_file, read_extra
 from pipelines.ingest.mapping import MappingError
 from pipelines.monitoring.alerts import send_alert
-from pipelines.scoring.score import ScoringError, score_day
+from pipelines.scoring.models import ScoringError
+from pipelines.scoring.run import score_day
 from pipelines.simulation.simulate import simulate_book
 from pipelines.warehouse import schema
 from pipelines.warehouse.engine import Warehouse

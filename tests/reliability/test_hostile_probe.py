@@ -31,7 +31,7 @@ from models.registry.store import _param_value
 from pipelines.core.settings import PROJECT_ROOT, Settings
 from pipelines.ingest.load import ingest_file, read_extra
 from pipelines.ingest.mapping import MappingError, load_mapping
-from pipelines.scoring.score import score_day
+from pipelines.scoring.run import score_day
 from pipelines.validation.gate import validate_file
 from pipelines.validation.quarantine import SuiteError, load_suite
 from pipelines.warehouse.engine import Warehouse

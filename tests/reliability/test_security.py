@@ -54,8 +54,9 @@ from pipelines.core.privacy import pseudonymise
 from pipelines.core.settings import Settings
 from pipelines.monitoring import day as monitor_stage
 from pipelines.monitoring.day import monitor_day
-from pipelines.scoring import score as score_stage
-from pipelines.scoring.score import ScoringError, score_day
+from pipelines.scoring import summary as scoring_summary
+from pipelines.scoring.models import ScoringError
+from pipelines.scoring.run import score_day
 from pipelines.simulation.book import load_book
 from pipelines.simulation.simulate import simulate_book
 from pipelines.training.train import train_model
@@ -242,7 +243,7 @@ def test_secrets_never_reach_logs_mlflow_or_reports(secret_setup: SecretSetup,
     texts += [(f"mlflow store {p.name}", p.read_bytes())
               for p in s.home.glob("mlflow.db*")]
     texts += [(str(p), data) for p, data in file_texts(s.artifact_root, s.reports_dir)]
-    texts += [("scoring artifact", score_stage.day_summary_markdown(r)) for r in scored]
+    texts += [("scoring artifact", scoring_summary.day_summary_markdown(r)) for r in scored]
     texts += [("monitoring artifact", monitor_stage.summary_markdown(monitored))]
     texts += list(warehouse_texts(wh))
     texts += [(f"alert body {i}", str(r["body"])) for i, r in enumerate(receiver.requests)]
@@ -333,7 +334,7 @@ def test_no_raw_applicant_id_leaves_the_warehouse(id_settings: Settings,
         seen[str(path)] = tokens(data, lengths)
     texts = [(f"validation artifact {g.batch_id}", validate_stage.summary_markdown(g))
              for g in (gate_apps, gate_loans, rejected.value.result)]
-    texts += [(f"scoring artifact {r.business_date}", score_stage.day_summary_markdown(r))
+    texts += [(f"scoring artifact {r.business_date}", scoring_summary.day_summary_markdown(r))
               for r in scored]
     texts += [("monitoring artifact", monitor_stage.summary_markdown(monitored))]
     texts += [(f"alert body {i}", str(r["body"])) for i, r in enumerate(receiver.requests)]

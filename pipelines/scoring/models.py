@@ -1,0 +1,126 @@
+"""The models of a scoring run: the champion (required) and the challenger (optional, scored in
+shadow), each checked against the feature builder and given the cut-offs it decides with."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from features import FEATURES, feature_specs
+from features.registry import FeatureSpec
+from models.pd_model import CATEGORY, PDModel
+from models.policy import ScoringPolicy
+from models.registry import RegistryError, aliases, load_pd_model, version_info
+from pipelines.champion import NoChampionError, champion_version, current_champion
+from pipelines.core.errors import CreditflowError
+from pipelines.core.settings import Settings, redact
+
+CHAMPION, SHADOW = "champion", "shadow"
+
+
+class ScoringError(CreditflowError):
+    """Scoring cannot run; nothing was written."""
+
+
+@dataclass
+class ScoringModel:
+    """One model of a run with the cut-offs its decisions use."""
+
+    model: PDModel
+    role: str
+    approve_at: float
+    decline_below: float
+
+
+ModelLoader = Callable[[], list[ScoringModel]]
+
+
+def load_models(settings: Settings) -> list[ScoringModel]:
+    """The champion (required) and the challenger (optional, scored in shadow), loaded once per
+    run by version number from one read of the aliases: an alias moving during the run cannot
+    mix two versions."""
+    uri, name = settings.tracking_uri, settings.training.registered_model_name
+    try:
+        found = aliases(uri, name)
+    except Exception as exc:
+        raise ScoringError(f"model registry unreachable: {redact(str(exc))[:200]}") from None
+    try:
+        champion = current_champion(settings, champion_version(settings, found),
+                                    reference=False)
+    except NoChampionError as exc:  # scoring's callers know one error: nothing was written
+        raise ScoringError(str(exc)) from None
+    out = [_serving(settings, champion.model, CHAMPION)]
+    challenger = found.get("challenger")
+    if challenger is not None and challenger != champion.version:
+        out.append(_serving(settings, _load(uri, name, challenger, SHADOW), SHADOW))
+    return out
+
+
+def _serving(settings: Settings, model: PDModel, role: str) -> ScoringModel:
+    check_signature(model)
+    return ScoringModel(model, role, *cutoffs_for(settings, model))
+
+
+def _load(uri: str, name: str, version: str, role: str) -> PDModel:
+    try:
+        return load_pd_model(uri, name, version=version)
+    except RegistryError as exc:
+        raise ScoringError(f"cannot load the {role} model ({name} version {version}): "
+                           f"{redact(str(exc))[:500]}") from None
+
+
+def model_specs(model: PDModel) -> list[FeatureSpec]:
+    """The specs the scoring frame is built from: the registry's built-in features plus the
+    model's own bring-your-own extras (their categories as trained). Built-ins come from the
+    registry, not from the model, so a model trained on another feature list does not match."""
+    builtin = {s.name for s in FEATURES}
+    extras = [n for n in model.feature_names if n not in builtin]
+    numeric = [n for n in extras if model.feature_dtypes.get(n) != CATEGORY]
+    categorical = {n: model.categories.get(n, []) for n in extras if n not in numeric}
+    return feature_specs(numeric, categorical)
+
+
+def check_signature(model: PDModel) -> None:
+    """The model's feature list must be exactly what the builder produces for it."""
+    built = [s.name for s in model_specs(model)]
+    if built == list(model.feature_names):
+        return
+    missing = [c for c in model.feature_names if c not in built]
+    extra = [c for c in built if c not in model.feature_names]
+    detail = "; ".join(part for part in (
+        f"the model needs {missing} which the feature builder does not produce" if missing
+        else "", f"the builder produces {extra} which the model was not trained on" if extra
+        else "", "" if missing or extra else "same features in another order") if part)
+    raise ScoringError(f"signature mismatch: {model.name} version {model.version} does not fit "
+                       f"the feature frame: {detail}; nothing was scored")
+
+
+def cutoffs_for(settings: Settings, model: PDModel) -> tuple[float, float]:
+    """Configured cut-offs, or, with ``target_approval_rate`` set, the ones derived when the
+    version was trained (tag ``cutoffs``): the decisions it was judged and promoted on."""
+    sc = settings.scoring
+    if sc.target_approval_rate is None:
+        return sc.approve_at, sc.decline_below
+    tags = version_info(settings.tracking_uri, str(model.name), str(model.version))["tags"]
+    try:
+        cut = json.loads(tags["cutoffs"])
+        return float(cut["approve_at"]), float(cut["decline_below"])
+    except (KeyError, TypeError, ValueError):
+        raise ScoringError(f"{model.name} version {model.version} has no derived cut-offs "
+                           "(tag 'cutoffs') although scoring.target_approval_rate is set; "
+                           "retrain it or unset target_approval_rate") from None
+
+
+def scoring_policy(settings: Settings, approve_at: float | None = None,
+                   decline_below: float | None = None, reasons: bool = True) -> ScoringPolicy:
+    """The settings' scaling and reason codes with these cut-offs (``cutoffs_for``; default the
+    configured ones); training bakes the same policy into the registered model, so the served
+    model decides alike."""
+    sc = settings.scoring
+    return ScoringPolicy(base_score=sc.base_score, base_odds=sc.base_odds, pdo=sc.pdo,
+                         approve_at=sc.approve_at if approve_at is None else approve_at,
+                         decline_below=sc.decline_below if decline_below is None
+                         else decline_below,
+                         reason_codes=sc.reason_codes if reasons else 0,
+                         exact_contributions=sc.exact_contributions)
