@@ -1,6 +1,5 @@
 """Prefect flow ``promotion``: judge the challenger against the champion, then apply the verdict
-(alias move and audit). Every step is a ``pipelines.promotion.promote`` function; see its docstring
-for the
+(alias move and audit). Every step is a ``pipelines.promotion`` function; see its modules for the
 rules and the guarantees.
 
 The comparison only reads, so it retries on transient I/O errors (not on a refusal the user must
@@ -18,12 +17,12 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.common import IO_RETRIES, alert_on_failure, flow_settings
 from pipelines.core.settings import Settings
-from pipelines.promotion.promote import (
+from pipelines.promotion.apply import apply_decision
+from pipelines.promotion.decide import decide
+from pipelines.promotion.decision import (
     PromotionDecision,
     PromotionError,
     RegistryUnavailableError,
-    apply_decision,
-    decide,
 )
 from pipelines.warehouse.engine import warehouse_for
 

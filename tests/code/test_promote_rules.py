@@ -1,4 +1,5 @@
-"""Promotion rules, verdicts, intervals and the shadow summary: pure functions, no store."""
+"""Promotion rules, verdicts, intervals and the shadow summary (``models.promotion_rules``):
+pure functions, no store; and the decision record they end in."""
 
 from __future__ import annotations
 
@@ -10,12 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.core.settings import PromotionSettings
-from pipelines.promotion.promote import (
+from models.promotion_rules import (
     PROMOTED,
     REFUSED,
     REJECTED,
-    PromotionDecision,
     approval_statistic,
     evaluate_rules,
     labelled_statistic,
@@ -25,6 +24,8 @@ from pipelines.promotion.promote import (
     training_overlap,
     verdict_of,
 )
+from pipelines.core.settings import PromotionSettings
+from pipelines.promotion.decision import PromotionDecision
 
 POLICY = PromotionSettings(min_auc_uplift=0.002, ks_tolerance=0.01, brier_tolerance=0.002,
                            ece_tolerance=0.01, max_approval_rate_shift=0.05)

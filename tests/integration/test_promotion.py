@@ -30,6 +30,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from models.calibration import Calibrator
 from models.pd_model import PDModel
+from models.promotion_rules import CONFLICT, PROMOTED, REFUSED, REJECTED
 from models.registry import (
     CHALLENGER,
     aliases,
@@ -43,7 +44,15 @@ from models.registry import (
     version_info,
 )
 from pipelines.core.settings import Settings
-from pipelines.promotion import promote as P
+from pipelines.promotion import apply as promotion_apply
+from pipelines.promotion.apply import promote_challenger
+from pipelines.promotion.decision import (
+    NoChallengerError,
+    PromotionDecision,
+    RegistryUnavailableError,
+    RollbackError,
+)
+from pipelines.promotion.rollback import rollback_champion
 from pipelines.scoring.score import scoring_policy
 from pipelines.training.evaluate import evaluate
 from pipelines.training.track import log_and_register, open_run
@@ -169,10 +178,10 @@ def register_copy(h: Home, model: PDModel, *, metrics: bool = True) -> str:
     return version
 
 
-def assert_recorded(h: Home, decision: P.PromotionDecision | dict) -> dict:
+def assert_recorded(h: Home, decision: PromotionDecision | dict) -> dict:
     """The audit JSON artifact, the tag on both versions and the warehouse row exist and agree
     with the decision (a PromotionDecision or the flow's dict of it)."""
-    out = decision.as_dict() if isinstance(decision, P.PromotionDecision) else decision
+    out = decision.as_dict() if isinstance(decision, PromotionDecision) else decision
     row = h.audit().iloc[-1]
     record = json.loads(row["record"])
     assert row["decision"] == out["verdict"] == record["verdict"]
@@ -204,8 +213,8 @@ def assert_version_tags(h: Home, out: dict, challenger: str, champion: str | Non
     if champion:
         assert verdicts[champion] == []
         role = next(t for k, t in tags[champion].items() if k.endswith(".role"))
-        assert role == {P.PROMOTED: "replaced_champion",
-                        P.CONFLICT: "champion_judged_against"}.get(out["verdict"],
+        assert role == {PROMOTED: "replaced_champion",
+                        CONFLICT: "champion_judged_against"}.get(out["verdict"],
                                                                    "defended_champion")
 
 
@@ -249,7 +258,7 @@ def test_clearly_better_challenger_is_promoted_by_the_flow_then_rolled_back(
     home.champion("2")  # the model trained on 5 months is in production
     home.challenger("1")  # the one trained on 24 months challenges it
     out = promotion(triggered_by="test-better")
-    assert out["verdict"] == P.PROMOTED and out["promoted"] is True, out["reasons"]
+    assert out["verdict"] == PROMOTED and out["promoted"] is True, out["reasons"]
     assert [r["passed"] for r in out["rules"]] == [True] * 6
     assert out["metrics"]["auc"]["difference"]["ci_low"] > 0
     assert home.aliases() == {"champion": "1", "previous": "2"}
@@ -268,7 +277,7 @@ def test_clearly_better_challenger_is_promoted_by_the_flow_then_rolled_back(
     assert any("| auc_uplift |" in str(a.data) and "**promoted**" in str(a.data)
                for a in artifacts)
 
-    back = P.rollback_champion(home.settings, home.wh, triggered_by="test-rollback")
+    back = rollback_champion(home.settings, home.wh, triggered_by="test-rollback")
     assert home.aliases() == {"champion": "2"}
     assert (back["champion_restored"], back["demoted"]) == ("2", "1")
     row = home.audit().iloc[-1]
@@ -282,8 +291,8 @@ def test_clearly_better_challenger_is_promoted_by_the_flow_then_rolled_back(
 
 def test_challenger_with_features_removed_is_not_promoted(home: Home) -> None:
     home.challenger("3")
-    decision = P.promote_challenger(home.settings, home.wh, triggered_by="test-worse")
-    assert decision.verdict == P.REJECTED
+    decision = promote_challenger(home.settings, home.wh, triggered_by="test-worse")
+    assert decision.verdict == REJECTED
     failed = {r.name for r in decision.rules if not r.passed}
     assert {"auc_uplift", "auc_uplift_ci_low"} <= failed
     assert decision.metrics["auc"]["difference"]["value"] < -0.01
@@ -310,8 +319,8 @@ def test_better_auc_but_distorted_calibration_is_not_promoted(home: Home) -> Non
     v1 = load_pd_model(home.uri, NAME, version="1")
     distorted = Calibrator.from_dict({**v1.calibrator.to_dict(), **_steeper(v1.calibrator)})
     version = register_copy(home, replace(v1, calibrator=distorted))
-    decision = P.promote_challenger(home.settings, home.wh, triggered_by="test-calibration")
-    assert decision.verdict == P.REJECTED
+    decision = promote_challenger(home.settings, home.wh, triggered_by="test-calibration")
+    assert decision.verdict == REJECTED
     rules = {r.name: r for r in decision.rules}
     assert rules["auc_uplift"].passed and rules["auc_uplift_ci_low"].passed
     assert rules["approval_rate_shift"].passed
@@ -330,13 +339,13 @@ def test_equal_model_is_not_promoted_and_shadow_period_is_reported(
     result = runner.invoke(app, ["promote", "--dry-run", "--json"])
     assert result.exit_code == 0, result.output
     dry = json.loads(result.stdout.strip().splitlines()[-1])
-    assert dry["ok"] is True and dry["dry_run"] is True and dry["verdict"] == P.REJECTED
+    assert dry["ok"] is True and dry["dry_run"] is True and dry["verdict"] == REJECTED
     assert dry["metrics"]["auc"]["difference"]["value"] == 0.0
     assert home.aliases() == before and home.audit().empty  # a dry run writes nothing
 
     expected_shift = _shadow_scores(home, version, n=400)
-    decision = P.promote_challenger(home.settings, home.wh, triggered_by="test-equal")
-    assert decision.verdict == P.REJECTED and home.aliases() == before
+    decision = promote_challenger(home.settings, home.wh, triggered_by="test-equal")
+    assert decision.verdict == REJECTED and home.aliases() == before
     assert not {r.name: r.passed for r in decision.rules}["auc_uplift_ci_low"]
     shadow = assert_recorded(home, decision)["shadow"]
     assert shadow["applications"] == 400 and shadow["champion_versions"] == ["1"]
@@ -364,8 +373,8 @@ def _shadow_scores(h: Home, version: str, n: int) -> float:
 def test_first_valid_model_is_promoted_when_there_is_no_champion(home: Home) -> None:
     client_for(home.uri).delete_registered_model_alias(NAME, "champion")
     home.challenger("3")
-    decision = P.promote_challenger(home.settings, home.wh, triggered_by="test-first")
-    assert decision.verdict == P.PROMOTED and decision.rules == []
+    decision = promote_challenger(home.settings, home.wh, triggered_by="test-first")
+    assert decision.verdict == PROMOTED and decision.rules == []
     assert decision.reasons == ["no champion yet: the first valid model is promoted"]
     assert set(decision.metrics["auc"]) == {"challenger"}
     assert home.aliases() == {"champion": "3"}
@@ -378,8 +387,8 @@ def test_first_valid_model_is_promoted_when_there_is_no_champion(home: Home) -> 
 
 def test_challenger_run_without_oot_metric_is_refused(home: Home) -> None:
     version = register_copy(home, load_pd_model(home.uri, NAME, version="1"), metrics=False)
-    decision = P.promote_challenger(home.settings, home.wh, triggered_by="test-metric")
-    assert decision.verdict == P.REFUSED and decision.metrics == {}
+    decision = promote_challenger(home.settings, home.wh, triggered_by="test-metric")
+    assert decision.verdict == REFUSED and decision.metrics == {}
     assert any("has no metric oot_auc" in r for r in decision.reasons), decision.reasons
     assert home.aliases() == {"champion": "1", "challenger": version}
     assert assert_recorded(home, decision)["reasons"] == decision.reasons
@@ -391,15 +400,15 @@ def test_challenger_with_missing_model_files_is_refused(home: Home) -> None:
     model_id = client.get_model_version(NAME, version).source.split("/")[-1]
     shutil.rmtree(Path(client.get_logged_model(model_id).artifact_location
                        .removeprefix("file://")))
-    decision = P.promote_challenger(home.settings, home.wh, triggered_by="test-files")
-    assert decision.verdict == P.REFUSED
+    decision = promote_challenger(home.settings, home.wh, triggered_by="test-files")
+    assert decision.verdict == REFUSED
     assert any(f"model files of version {version} missing or corrupted" in r
                for r in decision.reasons), decision.reasons
     assert home.aliases()["champion"] == "1"
     assert_recorded(home, decision)
-    missing = P.promote_challenger(home.settings, home.wh, triggered_by="test-version",
+    missing = promote_challenger(home.settings, home.wh, triggered_by="test-version",
                                    challenger_version="99")
-    assert missing.verdict == P.REFUSED and "not in the registry" in missing.reasons[0]
+    assert missing.verdict == REFUSED and "not in the registry" in missing.reasons[0]
     assert home.audit().iloc[-1]["challenger_version"] == "99"  # recorded, no run to tag
 
 
@@ -416,10 +425,10 @@ def test_unreachable_registry_is_an_error_and_changes_nothing(home: Home, uri: s
     before, rows = home.aliases(), len(home.audit())
     bad = home.settings.model_copy(update={"mlflow_tracking_uri": uri.format(
         home=home.settings.home, port=_closed_port())})
-    with pytest.raises(P.RegistryUnavailableError, match="registry"):
-        P.promote_challenger(bad, home.wh, triggered_by="test-unreachable")
-    with pytest.raises(P.RegistryUnavailableError):
-        P.rollback_champion(bad, home.wh, triggered_by="test-unreachable")
+    with pytest.raises(RegistryUnavailableError, match="registry"):
+        promote_challenger(bad, home.wh, triggered_by="test-unreachable")
+    with pytest.raises(RegistryUnavailableError):
+        rollback_champion(bad, home.wh, triggered_by="test-unreachable")
     assert not (home.settings.home / "absent").exists()  # no empty store was created
     assert home.aliases() == before and len(home.audit()) == rows
 
@@ -427,14 +436,14 @@ def test_unreachable_registry_is_an_error_and_changes_nothing(home: Home, uri: s
 def test_rollback_without_previous_and_promotion_without_challenger_are_errors(home: Home,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     protect_env(monkeypatch)
-    with pytest.raises(P.RollbackError, match="no 'previous' version"):
-        P.rollback_champion(home.settings, home.wh, triggered_by="test")
+    with pytest.raises(RollbackError, match="no 'previous' version"):
+        rollback_champion(home.settings, home.wh, triggered_by="test")
     result = runner.invoke(app, ["rollback", "--json"])
     assert result.exit_code == 1
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["ok"] is False and "no 'previous' version to roll back to" in out["error"]
-    with pytest.raises(P.NoChallengerError, match="no 'challenger' alias"):
-        P.promote_challenger(home.settings, home.wh, triggered_by="test")
+    with pytest.raises(NoChallengerError, match="no 'challenger' alias"):
+        promote_challenger(home.settings, home.wh, triggered_by="test")
     assert home.aliases() == {"champion": "1"} and home.audit().empty
 
 
@@ -448,19 +457,19 @@ def test_two_promotions_at_once_leave_exactly_one_champion(home: Home,
     home.champion("2")
     home.challenger("1")
     barrier = threading.Barrier(2, timeout=60)
-    real_move = P.move_aliases_atomically
+    real_move = promotion_apply.move_aliases_atomically
 
     def move_after_both_decided(*args, **kwargs):  # both judged the same champion
         barrier.wait()
         return real_move(*args, **kwargs)
 
-    monkeypatch.setattr(P, "move_aliases_atomically", move_after_both_decided)
-    results: list[P.PromotionDecision | BaseException] = []
+    monkeypatch.setattr(promotion_apply, "move_aliases_atomically", move_after_both_decided)
+    results: list[PromotionDecision | BaseException] = []
 
     def promote(who: str) -> None:
         try:
             wh = Warehouse.from_settings(home.settings)
-            results.append(P.promote_challenger(home.settings, wh, triggered_by=who))
+            results.append(promote_challenger(home.settings, wh, triggered_by=who))
         except BaseException as exc:  # surfaced by the assertion below
             results.append(exc)
 
@@ -469,8 +478,8 @@ def test_two_promotions_at_once_leave_exactly_one_champion(home: Home,
         t.start()
     for t in threads:
         t.join(120)
-    assert all(isinstance(r, P.PromotionDecision) for r in results), results
-    assert sorted(r.verdict for r in results) == [P.CONFLICT, P.PROMOTED]
+    assert all(isinstance(r, PromotionDecision) for r in results), results
+    assert sorted(r.verdict for r in results) == [CONFLICT, PROMOTED]
     assert home.aliases() == {"champion": "1", "previous": "2"}
-    assert sorted(home.audit()["decision"]) == [P.CONFLICT, P.PROMOTED]
+    assert sorted(home.audit()["decision"]) == [CONFLICT, PROMOTED]
 

@@ -1,0 +1,88 @@
+"""Judge the challenger against the champion: registry state read once, validity, evidence,
+rules, verdict. Reads only: nothing in the registry or the warehouse changes.
+
+No champion yet: a valid challenger is promoted. Equal models never are: an AUC uplift of 0 fails
+both the uplift and the interval rule. ``apply_decision`` (``pipelines.promotion.apply``) acts on
+the verdict.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from models.pd_model import PDModel
+from models.promotion_rules import REFUSED, evaluate_rules, verdict_of
+from models.registry import CHALLENGER, CHAMPION, RegistryError
+from pipelines.core.settings import Settings, redact
+from pipelines.promotion.decision import (
+    NoChallengerError,
+    PromotionDecision,
+    RegistryUnavailableError,
+)
+from pipelines.promotion.evidence import (
+    gather_evidence,
+    load_window,
+    promotion_window,
+    shadow_period,
+)
+from pipelines.promotion.versions import champion_to_compare, check_challenger, registry_aliases
+from pipelines.training.track import git_commit
+from pipelines.warehouse.engine import Warehouse
+
+
+def decide(settings: Settings, wh: Warehouse, triggered_by: str = "manual",
+           challenger_version: str | None = None) -> PromotionDecision:
+    """Judge the challenger (the ``challenger`` alias, or the version given) against the
+    champion. Reads only: nothing in the registry or the warehouse changes."""
+    state = registry_aliases(settings)
+    version = challenger_version or state.get(CHALLENGER)
+    name = settings.training.registered_model_name
+    if version is None:
+        raise NoChallengerError(f"model {name} has no '{CHALLENGER}' alias: train a model first "
+                                "(or name a version)")
+    window = promotion_window(settings, wh)
+    try:
+        return _judge(settings, wh, state, str(version), window, triggered_by)
+    except RegistryError as exc:  # the registry failed half-way: still nothing changed
+        raise RegistryUnavailableError(f"model registry failed during the comparison: "
+                                       f"{redact(str(exc))[:300]}") from None
+
+
+def _judge(settings: Settings, wh: Warehouse, state: dict[str, str], version: str,
+           window: dict[str, Any], triggered_by: str) -> PromotionDecision:
+    champion_version = state.get(CHAMPION)
+    about, challenger, problems = check_challenger(settings, version, champion_version, window)
+    sc, p = settings.scoring, settings.promotion
+    decision = PromotionDecision(
+        model_name=settings.training.registered_model_name, verdict=REFUSED, reasons=[],
+        challenger=about, champion=None, window=window, triggered_by=triggered_by[:128],
+        decided_at=datetime.now(UTC), config_hash=settings.config_hash(),
+        git_commit=git_commit(),
+        cutoffs={"approve_at": sc.approve_at, "decline_below": sc.decline_below},
+        bootstrap={"samples": p.bootstrap_samples, "ci_level": p.ci_level, "seed": settings.seed},
+        aliases_before=dict(state))
+    if champion_version is not None:
+        decision.champion = {"version": champion_version}
+    if challenger is not None:  # a refused challenger is not worth loading the champion for
+        _add_evidence(settings, wh, decision, challenger)
+    decision.verdict, decision.reasons = verdict_of(
+        decision.rules, decision.champion is not None, problems)
+    return decision
+
+
+def _add_evidence(settings: Settings, wh: Warehouse, decision: PromotionDecision,
+                  challenger: PDModel) -> None:
+    models = {"challenger": challenger}
+    if decision.champion is not None:
+        decision.champion, models["champion"], decision.warnings = champion_to_compare(
+            settings, decision.champion["version"], decision.window)
+    data = load_window(settings, wh, decision.window)
+    evidence = gather_evidence(settings, data, models)
+    decision.counts, decision.metrics = data.counts, evidence["table"]
+    decision.score_psi = evidence["score_psi"]
+    if "champion" in models:
+        decision.rules = evaluate_rules(evidence["point"]["challenger"],
+                                        evidence["point"]["champion"], evidence["auc_diff"],
+                                        settings.promotion)
+    decision.shadow = shadow_period(settings, wh, decision.challenger["version"])
