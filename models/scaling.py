@@ -1,4 +1,4 @@
-"""PD <-> score points, and score -> decision. The one convention of the project (DOMAIN.md):
+"""PD <-> score points, and score -> decision. The one convention of the project:
 
     odds_bad = pd / (1 - pd)
     factor   = pdo / ln 2

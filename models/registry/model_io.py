@@ -134,8 +134,8 @@ _LOADED_LOCK = threading.Lock()
 def load_pd_model(tracking_uri: str, name: str, alias: str | None = None,
                   version: str | None = None) -> PDModel:
     """The whole PDModel of one version (by alias or number). A registered version never
-    changes, so a process keeps the last few it loaded (a daily loop paid 0.2-0.5 s a day
-    downloading the same champion); the alias is resolved afresh on every call."""
+    changes, so a process keeps the last few it loaded (a daily loop would otherwise download
+    the same champion every day); the alias is resolved afresh on every call."""
     ver = _resolve_version(tracking_uri, name, alias, version)
     mv = _model_version(tracking_uri, name, ver)
     key = (tracking_uri, name, ver, mv.run_id, mv.source)

@@ -132,8 +132,9 @@ class TrackedRun:
         on the run as an input (``mlflow.log_input``); ``source`` says where the rows came from.
         Returns the digest."""
         digest = frame_digest(frame)
-        # MLflow infers a schema value by value (3-5 s for 100k rows): the first rows plus each
-        # column's first missing value give the same schema; the profile counts the whole frame.
+        # MLflow infers a schema value by value, seconds on a training window: the first rows
+        # plus each column's first missing value give the same schema; the profile counts the
+        # whole frame.
         missing = frame.isna().to_numpy()
         rows = sorted(set(range(min(len(frame), 1000)))
                       | set(missing.argmax(axis=0)[missing.any(axis=0)].tolist()))
