@@ -419,11 +419,11 @@ def promote(
     --dry-run calls the promotion stage directly (fast, no Prefect, nothing written); without it
     the Prefect flow `promotion` runs (alias move and audit, visible in the Prefect UI). A verdict
     exits 0 whatever it is; an error (no challenger, registry unreachable) exits 1."""
-    from pipelines.promotion.promote import decision_markdown
+    from pipelines.promotion.decision import decision_markdown
 
     def action(settings: Settings) -> dict[str, Any]:
         if dry_run:
-            from pipelines.promotion.promote import promote_challenger
+            from pipelines.promotion.apply import promote_challenger
             from pipelines.warehouse.engine import Warehouse
 
             return promote_challenger(settings, Warehouse.from_settings(settings), dry_run=True,
@@ -439,7 +439,7 @@ def promote(
 def rollback(as_json: JsonOpt = False, debug: DebugOpt = False) -> None:
     """Put the 'previous' model version back as champion (the stage, no Prefect) and record it
     in the promotion audit; exits 1 if there is no previous version."""
-    from pipelines.promotion.promote import rollback_champion
+    from pipelines.promotion.rollback import rollback_champion
     from pipelines.warehouse.engine import Warehouse
 
     run(lambda s: rollback_champion(s, Warehouse.from_settings(s), triggered_by=_who()),

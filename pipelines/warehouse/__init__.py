@@ -5,4 +5,6 @@
 - ``history``: applications and matured loan outcomes as the features need them.
 - ``tape_cache``: tape-derived reads kept per process while the tape is unchanged.
 - ``scoring``: the scoring run's lock, manifest, the date's application ids and scores.
+- ``promotion``: the ``promotion_audit`` trail (intent, completion, settling) and the shadow
+  period's score pairs.
 """

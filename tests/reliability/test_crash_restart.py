@@ -43,6 +43,7 @@ import pandas as pd
 import pytest
 
 from models.pd_model import PDModel
+from models.promotion_rules import PROMOTED, REJECTED
 from models.registry import (
     aliases,
     client_for,
@@ -55,7 +56,7 @@ from models.registry import (
 from models.scaling import decide, pd_to_score
 from pipelines.core.settings import Settings
 from pipelines.monitoring.alerts import _CLAIM_GRACE_S, send_alert
-from pipelines.promotion.promote import INTERRUPTED, PROMOTED, PROMOTING, REJECTED
+from pipelines.promotion.audit import INTERRUPTED, PROMOTING
 from pipelines.scoring.chunks import day_batch_id
 from pipelines.scoring.models import scoring_policy
 from pipelines.simulation.simulate import simulate_book
@@ -92,10 +93,10 @@ def work(flow, args):
             return ingest.ingest_file(wh, Path(args["path"]), "applications",
                                       chunk_rows=args["chunk_rows"], settings=settings)
         if flow == "training":  # the training flow: train, register, then promotion
-            from pipelines.promotion import promote
+            from pipelines.promotion import apply as promotion
             from pipelines.training import train
             trained = train.train_model(settings, wh, triggered_by=args["by"])
-            return trained, promote.promote_challenger(
+            return trained, promotion.promote_challenger(
                 settings, wh, triggered_by=f"training run {trained.run_id}")
         if flow == "scoring":
             from pipelines.scoring import run as scoring
@@ -181,13 +182,13 @@ POINTS: dict[str, list[Point]] = {
         _p("version registered", "pipelines.training.track:register_pd_model"),
         _p("run finished", "models.registry.runs:TrackedRun.finish"),
         _p("challenger alias set", *SET_ALIAS),
-        _p("promotion decided", "pipelines.promotion.promote:decide"),
-        _p("audit intent written", "pipelines.promotion.promote:record_intent"),
+        _p("promotion decided", "pipelines.promotion.apply:decide"),
+        _p("audit intent written", "pipelines.promotion.apply:record_intent"),
         _p("previous alias set", *SET_ALIAS, nth=2),
         _p("champion alias set", *SET_ALIAS, nth=3),
         _p("challenger alias removed", "models.registry.aliases:_delete_alias"),
-        _p("audit row completed", "pipelines.promotion.promote:resume_run"),
-        _p("promotion done", "pipelines.promotion.promote:promote_challenger"),
+        _p("audit row completed", "pipelines.promotion.audit:resume_run"),
+        _p("promotion done", "pipelines.promotion.apply:promote_challenger"),
     ],
     "scoring": [
         _p("models loaded", "pipelines.scoring.run:load_models"),
