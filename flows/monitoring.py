@@ -14,8 +14,11 @@ from prefect.cache_policies import NO_CACHE
 from flows.common import IO_RETRIES, alert_on_failure, flow_settings, scheduled_date
 from pipelines.champion import Champion, current_champion
 from pipelines.core.settings import Settings
-from pipelines.monitoring.day import MonitorResult, monitor_day, summary_markdown
-from pipelines.monitoring.policy import RetrainDecision, record_launch
+from pipelines.monitoring.context import MonitorResult
+from pipelines.monitoring.day import monitor_day
+from pipelines.monitoring.policy import record_launch
+from pipelines.monitoring.report import monitoring_summary_markdown
+from pipelines.monitoring.retrain_rules import RetrainDecision
 from pipelines.warehouse.engine import warehouse_for
 
 RETRAINING_DEPLOYMENT = "training/retraining"
@@ -67,7 +70,8 @@ def daily_monitoring(business_date: date | None = None, retrain: bool = True) ->
     get_run_logger().info("monitored %s against champion v%s: %d alert(s), retrain %s", day,
                           champion.version, len(result.alerts),
                           result.decision.status)
-    create_markdown_artifact(summary_markdown(result), key=f"monitoring-{day.isoformat()}",
+    create_markdown_artifact(monitoring_summary_markdown(result),
+                             key=f"monitoring-{day.isoformat()}",
                              description=f"daily monitoring {day}")
     summary: dict[str, Any] = {"business_date": day.isoformat(),
                                "alerts": result.alert_keys(),

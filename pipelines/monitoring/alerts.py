@@ -36,11 +36,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Date, DateTime, bindparam, text
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from pipelines.core.settings import Settings, mask_secret, redact
-from pipelines.warehouse import schema
+from pipelines.warehouse import alerts as table
 from pipelines.warehouse.engine import Warehouse
 
 log = logging.getLogger(__name__)
@@ -83,7 +82,7 @@ def send_alert(settings: Settings, wh: Warehouse, condition_key: str, business_d
 
 def _store_and_send(settings: Settings, wh: Warehouse, condition_key: str, day: date,
                     message: str, severity: str, urls: list[str]) -> AlertOutcome:
-    existing = _stored(wh, condition_key, day)
+    existing = table.stored_alert(wh, condition_key, day)
     if existing is not None:
         if not urls or not _reclaim(wh, existing, settings.alerts.timeout_s):
             return _outcome(condition_key, day, existing, already=True, receivers=len(urls))
@@ -95,15 +94,14 @@ def _store_and_send(settings: Settings, wh: Warehouse, condition_key: str, day: 
                                   anchor_on_delivered=bool(urls))
         alert_id = _claim(wh, condition_key, day, severity, message, suppressed)
         if alert_id is None:  # another process claimed the same condition and day first
-            return _outcome(condition_key, day, _stored(wh, condition_key, day), already=True,
-                            receivers=len(urls))
+            stored = table.stored_alert(wh, condition_key, day)
+            return _outcome(condition_key, day, stored, already=True, receivers=len(urls))
     delivered = 0
     if not suppressed and urls:
         delivered = _deliver(urls, _title(condition_key, day, severity), message, severity,
                              settings.alerts.timeout_s)
         try:
-            wh.execute("UPDATE alerts SET delivered = :d WHERE id = :id",
-                       {"d": delivered, "id": alert_id})
+            table.set_delivered(wh, alert_id, delivered)
         except SQLAlchemyError as exc:  # sent already: a rerun may send it once more
             log.error("alert %s on %s delivered to %d receiver(s) but not recorded as "
                       "delivered: %s", condition_key, day, delivered, redact(str(exc))[:300])
@@ -143,26 +141,12 @@ def _as_date(value: date | datetime) -> date:
     return date(value.year, value.month, value.day)
 
 
-def _stored(wh: Warehouse, key: str, day: date) -> dict | None:
-    stmt = text("SELECT id, severity, message, delivered, suppressed, created_at FROM alerts "
-                "WHERE condition_key = :k AND business_date = :d").bindparams(
-        bindparam("d", type_=Date)).columns(created_at=DateTime)
-    with wh.engine.connect() as conn:
-        row = conn.execute(stmt, {"k": key, "d": day}).mappings().first()
-    return dict(row) if row else None
-
-
 def _in_cooldown(wh: Warehouse, key: str, day: date, cooldown_days: int,
                  anchor_on_delivered: bool) -> bool:
     if cooldown_days <= 0:
         return False
-    anchor = "delivered > 0" if anchor_on_delivered else "suppressed = 0"
-    stmt = text(f"SELECT COUNT(*) FROM alerts WHERE condition_key = :k AND {anchor} "
-                "AND business_date > :lo AND business_date < :d").bindparams(
-        bindparam("lo", type_=Date), bindparam("d", type_=Date))
-    params = {"k": key, "lo": day - timedelta(days=cooldown_days), "d": day}
-    with wh.engine.connect() as conn:
-        return int(conn.execute(stmt, params).scalar_one()) > 0
+    return table.raised_between(wh, key, day - timedelta(days=cooldown_days), day,
+                                anchor_on_delivered)
 
 
 def _claim(wh: Warehouse, key: str, day: date, severity: str, message: str,
@@ -170,12 +154,7 @@ def _claim(wh: Warehouse, key: str, day: date, severity: str, message: str,
     row = {"condition_key": key, "business_date": day, "severity": severity,
            "message": redact(message), "delivered": 0, "suppressed": int(suppressed),
            "created_at": datetime.now(UTC).replace(tzinfo=None)}
-    try:
-        with wh.begin() as conn:
-            result = conn.execute(schema.alerts.insert().values(**row))
-            return int(result.inserted_primary_key[0])
-    except IntegrityError:
-        return None
+    return table.insert_alert(wh, row)
 
 
 def _reclaim(wh: Warehouse, row: dict, timeout_s: float) -> bool:
@@ -186,12 +165,7 @@ def _reclaim(wh: Warehouse, row: dict, timeout_s: float) -> bool:
     now = datetime.now(UTC).replace(tzinfo=None)
     if row["created_at"] > now - timedelta(seconds=timeout_s + _CLAIM_GRACE_S):
         return False  # its sender may still be delivering
-    c = schema.alerts.c
-    stmt = schema.alerts.update().where(
-        c.id == row["id"], c.delivered == 0, c.suppressed == 0,
-        c.created_at == row["created_at"]).values(created_at=now)
-    with wh.begin() as conn:
-        return conn.execute(stmt).rowcount == 1
+    return table.reclaim_alert(wh, int(row["id"]), row["created_at"], now)
 
 
 def _outcome(key: str, day: date, row: dict | None, already: bool,

@@ -22,12 +22,12 @@ from datetime import date
 import numpy as np
 import pandas as pd
 from scipy.stats import norm, poisson
-from sqlalchemy import Date, bindparam, text
 
 from models import metrics as M
 from models.estimate import estimate_performance
-from pipelines.monitoring.portfolio import BUCKETS, month_end, month_ends_back
+from pipelines.monitoring.portfolio import BUCKETS, month_end_on_or_before, month_ends_back
 from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.monitoring import champion_scores_between, tape_early_delinquency
 from pipelines.warehouse.tape_cache import cached
 
 ED_COLUMNS = ["as_of_month", "mob", "dealer_id", "events", "at_risk"]
@@ -90,11 +90,7 @@ def load_realised(wh: Warehouse, as_of: date, window_months: int,
     if not vintages:
         return pd.DataFrame(columns=cols)
     start, end = vintages[0].start_time.date(), vintages[-1].end_time.date()
-    stmt = text("SELECT application_id, model_version, pd FROM scores WHERE role = 'champion' "
-                "AND business_date >= :start AND business_date <= :end").bindparams(
-        bindparam("start", type_=Date), bindparam("end", type_=Date))
-    with wh.engine.connect() as conn:
-        scores = pd.read_sql_query(stmt, conn, params={"start": start, "end": end})
+    scores = champion_scores_between(wh, start, end)
     if scores.empty:
         return pd.DataFrame(columns=cols)
     apps = load_applications(wh, start, end)
@@ -120,7 +116,7 @@ def event_buckets(bucket: str) -> list[str]:
 def ed_months(as_of: date, recent: int, baseline: int) -> tuple[list[pd.Timestamp],
                                                                  list[pd.Timestamp]]:
     """(recent, baseline) month ends known on ``as_of``, oldest first."""
-    months = month_ends_back(month_end(as_of), recent + baseline)
+    months = month_ends_back(month_end_on_or_before(as_of), recent + baseline)
     return months[baseline:], months[:baseline]
 
 
@@ -145,30 +141,6 @@ def early_delinquency_counts(tape: pd.DataFrame, loans: pd.DataFrame, start: dat
     return out[ED_COLUMNS].sort_values(ED_COLUMNS[:3], ignore_index=True)
 
 
-# Driven from the loans booked in the few months that can be at months on book <= mob in the
-# window (origination_date is indexed), so only their first tape rows are read.
-_ED_SQL = """
-WITH young AS (
-    SELECT loan_id, dealer_id FROM loans
-    WHERE origination_date >= :orig_start AND origination_date <= :end
-),
-early AS (
-    SELECT r.loan_id AS loan_id, r.as_of_month AS as_of_month, r.months_on_book AS mob,
-           r.dpd_bucket AS dpd_bucket, y.dealer_id AS dealer_id
-    FROM young AS y JOIN repayments AS r ON r.loan_id = y.loan_id
-    WHERE r.months_on_book <= :mob AND r.as_of_month <= :end
-),
-ev AS (
-    SELECT loan_id, MIN(mob) AS first_ev FROM early WHERE dpd_bucket IN :events GROUP BY loan_id
-)
-SELECT e.as_of_month AS as_of_month, e.mob AS mob, e.dealer_id AS dealer_id,
-       SUM(CASE WHEN ev.first_ev = e.mob THEN 1 ELSE 0 END) AS events, COUNT(*) AS at_risk
-FROM early AS e LEFT JOIN ev ON ev.loan_id = e.loan_id
-WHERE e.as_of_month >= :start AND (ev.first_ev IS NULL OR e.mob <= ev.first_ev)
-GROUP BY e.as_of_month, e.mob, e.dealer_id
-"""
-
-
 def load_early_delinquency_counts(wh: Warehouse, start: date, end: date, mob: int,
                                   bucket: str) -> pd.DataFrame:
     """``early_delinquency_counts`` computed by the database for the month ends in
@@ -183,16 +155,7 @@ def load_early_delinquency_counts(wh: Warehouse, start: date, end: date, mob: in
 def _early_delinquency_counts(wh: Warehouse, start: date, end: date, mob: int,
                               bucket: str) -> pd.DataFrame:
     orig_start = (pd.Timestamp(start) - pd.offsets.MonthBegin(mob + 1)).date()
-    stmt = text(_ED_SQL).bindparams(*(bindparam(k, type_=Date)
-                                      for k in ("orig_start", "start", "end")),
-                                    bindparam("events", expanding=True))
-    params = {"mob": mob, "orig_start": orig_start, "start": start, "end": end,
-              "events": event_buckets(bucket)}
-    with wh.engine.connect() as conn:
-        df = pd.read_sql_query(stmt, conn, params=params)
-    df["as_of_month"] = pd.to_datetime(df["as_of_month"], format="mixed")
-    for col in ("mob", "events", "at_risk"):
-        df[col] = df[col].astype("int64")
+    df = tape_early_delinquency(wh, orig_start, start, end, mob, event_buckets(bucket))
     return df[ED_COLUMNS].sort_values(ED_COLUMNS[:3], ignore_index=True)
 
 

@@ -4,8 +4,9 @@ Two layers, so the arithmetic can be tested on hand-made tapes:
 - pure functions on frames (``transition_counts``, ``roll_rate_matrix``, ``forward_rolls``,
   ``roll_rate_alerts``, ``vintage_curves``, and ``vintage_counts`` on tape frames);
 - loaders that let the database aggregate only the tape months a business date needs
-  (``load_transition_counts``, ``load_vintage_counts``: bound parameters, a few hundred rows
-  back, never the whole tape), returning the very frames the pure functions take.
+  (``load_transition_counts``, ``load_vintage_counts``, through the statements of
+  ``pipelines.warehouse.monitoring``: a few hundred rows back, never the whole tape), returning
+  the very frames the pure functions take.
 
 Roll rates: a loan in bucket ``b`` at month end ``t`` (status open) is in bucket ``b'`` at the
 next month end; the roll-rate matrix holds the share of the loans in ``b`` at ``t`` that are
@@ -21,9 +22,9 @@ from datetime import date
 import numpy as np
 import pandas as pd
 from scipy.stats import binom
-from sqlalchemy import Date, bindparam, text
 
 from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.monitoring import tape_transitions, tape_vintage_counts
 from pipelines.warehouse.schema import BAD_BUCKETS, DPD_BUCKETS
 from pipelines.warehouse.tape_cache import cached
 
@@ -33,7 +34,7 @@ _RANK = {b: i for i, b in enumerate(BUCKETS)}
 COUNT_COLUMNS = ["as_of_month", "from_bucket", "to_bucket", "loans"]
 
 
-def month_end(day: date | pd.Timestamp) -> pd.Timestamp:
+def month_end_on_or_before(day: date | pd.Timestamp) -> pd.Timestamp:
     """The month end on or before ``day`` (the latest tape a business date can know)."""
     ts = pd.Timestamp(day).normalize()
     return ts if ts.is_month_end else ts - pd.offsets.MonthEnd(1)
@@ -68,40 +69,18 @@ def transition_counts(tape: pd.DataFrame, start: date | None = None,
     return out[COUNT_COLUMNS].sort_values(COUNT_COLUMNS[:3], ignore_index=True)
 
 
-# The next month end is passed in as a CASE over the few months asked for, so the second copy of
-# the tape is reached by an exact primary-key seek (loan_id, as_of_month) on every dialect.
-_TRANSITIONS_SQL = """
-SELECT a.as_of_month AS as_of_month, a.dpd_bucket AS from_bucket, b.dpd_bucket AS to_bucket,
-       COUNT(*) AS loans
-FROM repayments AS a
-JOIN repayments AS b
-  ON b.loan_id = a.loan_id AND b.as_of_month = CASE a.as_of_month {cases} END
-WHERE a.status = 'open' AND a.as_of_month >= :start AND a.as_of_month <= :end
-GROUP BY a.as_of_month, a.dpd_bucket, b.dpd_bucket
-"""
-
-
 def load_transition_counts(wh: Warehouse, as_of: date, months: int) -> pd.DataFrame:
     """``transition_counts`` for the last ``months`` transitions known on ``as_of`` (the later
     month end on or before it), computed by the database: at most months x 30 rows back. The
     same every day of a month: read once per tape (``pipelines.warehouse.tape_cache``)."""
-    last = month_end(as_of)
+    last = month_end_on_or_before(as_of)
     return cached(wh, "transition_counts", last.date(), (months,),
                   lambda: _transition_counts(wh, last, months))
 
 
 def _transition_counts(wh: Warehouse, last: pd.Timestamp, months: int) -> pd.DataFrame:
     froms = month_ends_back(last - pd.offsets.MonthEnd(1), months)
-    cases = " ".join(f"WHEN :f{i} THEN :t{i}" for i in range(len(froms)))
-    params: dict[str, date] = {"start": froms[0].date(), "end": froms[-1].date()}
-    for i, m in enumerate(froms):
-        params[f"f{i}"], params[f"t{i}"] = m.date(), (m + pd.offsets.MonthEnd(1)).date()
-    stmt = text(_TRANSITIONS_SQL.format(cases=cases)).bindparams(
-        *(bindparam(k, type_=Date) for k in params))
-    with wh.engine.connect() as conn:
-        df = pd.read_sql_query(stmt, conn, params=params)
-    df["as_of_month"] = pd.to_datetime(df["as_of_month"], format="mixed")
-    df["loans"] = df["loans"].astype("int64")
+    df = tape_transitions(wh, froms)
     return df[COUNT_COLUMNS].sort_values(COUNT_COLUMNS[:3], ignore_index=True)
 
 
@@ -185,21 +164,6 @@ def vintage_counts(loans: pd.DataFrame, tape: pd.DataFrame, start: date,
             .rename("loans").reset_index())
 
 
-_VINTAGE_SQL = """
-SELECT l.origination_date AS origination_date, t.first_bad_mob AS first_bad_mob,
-       COUNT(*) AS loans
-FROM loans AS l
-LEFT JOIN (
-    SELECT r.loan_id, MIN(r.months_on_book) AS first_bad_mob
-    FROM repayments AS r
-    WHERE r.as_of_month >= :start AND r.as_of_month <= :as_of AND r.dpd_bucket IN :bad
-    GROUP BY r.loan_id
-) AS t ON t.loan_id = l.loan_id
-WHERE l.origination_date >= :start AND l.origination_date <= :as_of
-GROUP BY l.origination_date, t.first_bad_mob
-"""
-
-
 def load_vintage_counts(wh: Warehouse, as_of: date, months: int) -> pd.DataFrame:
     """``vintage_counts`` for the last ``months`` origination months, aggregated by the
     database (one row per origination day and first-bad month on book). Loans of the month
@@ -207,22 +171,9 @@ def load_vintage_counts(wh: Warehouse, as_of: date, months: int) -> pd.DataFrame
     masks it whole), and leaving them out makes the read the same all month, so it is read once
     per tape (``pipelines.warehouse.tape_cache``)."""
     start = (pd.Timestamp(as_of).to_period("M") - (months - 1)).start_time.date()
-    last = month_end(as_of).date()
+    last = month_end_on_or_before(as_of).date()
     return cached(wh, "vintage_counts", last, (start,),
-                  lambda: _vintage_counts(wh, start, last))
-
-
-def _vintage_counts(wh: Warehouse, start: date, last: date) -> pd.DataFrame:
-    stmt = text(_VINTAGE_SQL).bindparams(bindparam("start", type_=Date),
-                                         bindparam("as_of", type_=Date),
-                                         bindparam("bad", expanding=True))
-    params = {"start": start, "as_of": last, "bad": list(BAD_BUCKETS)}
-    with wh.engine.connect() as conn:
-        df = pd.read_sql_query(stmt, conn, params=params)
-    df["origination_date"] = pd.to_datetime(df["origination_date"], format="mixed")
-    df["first_bad_mob"] = pd.to_numeric(df["first_bad_mob"], errors="coerce")
-    df["loans"] = df["loans"].astype("int64")
-    return df
+                  lambda: tape_vintage_counts(wh, start, last, BAD_BUCKETS))
 
 
 def vintage_curves(counts: pd.DataFrame, as_of: date, max_mob: int = 12) -> pd.DataFrame:

@@ -15,35 +15,20 @@ from datetime import date
 from threading import Lock
 
 import pandas as pd
-from sqlalchemy import Date, bindparam, text
 
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.history import load_applications
+from pipelines.warehouse.monitoring import application_tokens
 
 _MAX_DATES = 400  # a year of windows on a few warehouses; entries are one date's rows
 _CACHE: dict[tuple[str, date], tuple[tuple[Hashable, ...], pd.DataFrame]] = {}
 _LOCK = Lock()  # Prefect runs tasks in worker threads
 
-_TOKENS_SQL = text("""
-SELECT a.business_date, COUNT(*), MIN(a.batch_id), MAX(a.batch_id),
-       MAX((SELECT MAX(v.validated_at) FROM validation_results AS v
-            WHERE v.batch_id = a.batch_id))
-FROM applications AS a
-WHERE a.business_date >= :s AND a.business_date <= :e
-GROUP BY a.business_date
-""").bindparams(bindparam("s", type_=Date), bindparam("e", type_=Date))
-
-
-def _tokens(wh: Warehouse, start: date, end: date) -> dict[date, tuple[Hashable, ...]]:
-    with wh.engine.connect() as conn:
-        rows = conn.execute(_TOKENS_SQL, {"s": start, "e": end}).all()
-    return {pd.Timestamp(r[0]).date(): tuple(str(v) for v in r[1:]) for r in rows}
-
 
 def window_applications(wh: Warehouse, start: date, end: date) -> pd.DataFrame:
     """``load_applications(wh, start, end)``: the same rows, sorted the same way."""
     frames = []
-    for day, token in sorted(_tokens(wh, start, end).items()):
+    for day, token in sorted(application_tokens(wh, start, end).items()):
         key = (wh.url, day)
         with _LOCK:
             hit = _CACHE.get(key)

@@ -9,12 +9,8 @@ from datetime import date, timedelta
 import pytest
 
 from pipelines.core.settings import MonitoringSettings, Settings
-from pipelines.monitoring.policy import (
-    PolicyInputs,
-    decide_retrain,
-    retrain_reasons,
-    run_id_for,
-)
+from pipelines.monitoring.policy import decide_retrain, run_id_for
+from pipelines.monitoring.retrain_rules import PolicyInputs, retrain_reasons
 from pipelines.warehouse.engine import Warehouse
 
 CFG = MonitoringSettings()

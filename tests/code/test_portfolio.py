@@ -11,7 +11,7 @@ import pytest
 from pipelines.monitoring.portfolio import (
     FROM_BUCKETS,
     forward_rolls,
-    month_end,
+    month_end_on_or_before,
     month_ends_back,
     roll_rate_alerts,
     roll_rate_matrix,
@@ -113,8 +113,8 @@ def test_roll_rate_baseline_uses_only_the_trailing_months() -> None:
 
 
 def test_month_helpers() -> None:
-    assert month_end(date(2024, 3, 15)) == pd.Timestamp("2024-02-29")
-    assert month_end(date(2024, 3, 31)) == pd.Timestamp("2024-03-31")
+    assert month_end_on_or_before(date(2024, 3, 15)) == pd.Timestamp("2024-02-29")
+    assert month_end_on_or_before(date(2024, 3, 31)) == pd.Timestamp("2024-03-31")
     assert month_ends_back(pd.Timestamp("2024-03-31"), 3) == [
         pd.Timestamp("2024-01-31"), pd.Timestamp("2024-02-29"), pd.Timestamp("2024-03-31")]
 

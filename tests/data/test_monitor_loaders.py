@@ -40,7 +40,7 @@ def _same(sql: pd.DataFrame, frames: pd.DataFrame, keys: list[str]) -> None:
 
 def test_transition_counts_sql_equals_pandas(wh: Warehouse, book: Book) -> None:
     sql = R.load_transition_counts(wh, AS_OF, 7)
-    froms = R.month_ends_back(R.month_end(AS_OF) - pd.offsets.MonthEnd(1), 7)
+    froms = R.month_ends_back(R.month_end_on_or_before(AS_OF) - pd.offsets.MonthEnd(1), 7)
     frames = R.transition_counts(book.repayments, froms[0].date(), froms[-1].date())
     assert sql["as_of_month"].max() == pd.Timestamp("2024-01-31")  # Feb tape: the latest known
     assert sql["loans"].sum() > 10_000

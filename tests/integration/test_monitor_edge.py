@@ -11,7 +11,8 @@ import pytest
 
 from models.scaling import decide, pd_to_score
 from pipelines.core.settings import Settings
-from pipelines.monitoring.day import MonitoringError, monitor_day, summary_markdown
+from pipelines.monitoring.day import MonitoringError, monitor_day
+from pipelines.monitoring.report import monitoring_summary_markdown
 from pipelines.simulation.simulate import simulate_book
 from pipelines.warehouse.engine import Warehouse
 
@@ -38,7 +39,7 @@ def test_empty_day_completes_with_zero_counts(settings: Settings, sqlite_wh: War
     manifest = sqlite_wh.read("run_manifest", "kind = 'monitor'")
     assert manifest["status"].tolist() == ["completed"]
     assert result.mlflow_run_id and result.report_paths["psi_over_time"].exists()
-    summary = summary_markdown(result)
+    summary = monitoring_summary_markdown(result)
     assert "0 applications, 0 scored" in summary and "**Alerts:** none" in summary
     assert "**Retraining:** quiet" in summary
 

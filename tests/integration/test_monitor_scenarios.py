@@ -39,7 +39,9 @@ from models.pd_model import PDModel
 from models.registry import build_reference, client_for
 from models.scaling import decide, pd_to_score
 from pipelines.core.settings import Settings
-from pipelines.monitoring.day import MonitorResult, monitor_day, summary_markdown
+from pipelines.monitoring.context import MonitorResult
+from pipelines.monitoring.day import monitor_day
+from pipelines.monitoring.report import monitoring_summary_markdown
 from pipelines.simulation.simulate import Book, fraud_dealers, simulate_book
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.history import business_day_end, feature_config
@@ -249,7 +251,7 @@ def test_used_car_mix_drift_is_flagged_within_two_windows(world: World) -> None:
     plots = {a.path for a in client.list_artifacts(after.mlflow_run_id, "plots")}
     assert {"plots/psi_over_time.png", "plots/roll_rates.png",
             "plots/vintage_curves.png"} <= plots
-    summary = summary_markdown(after)
+    summary = monitoring_summary_markdown(after)
     assert "| score PSI |" in summary and "feature_drift (stored, no receiver)" in summary
     assert "**Retraining:** triggered" in summary
 

@@ -202,7 +202,7 @@ POINTS: dict[str, list[Point]] = {
     ],
     "monitoring": [
         _p("metrics written", "pipelines.monitoring.day:write_metrics"),
-        _p("plots drawn", "pipelines.monitoring.day:_plots"),
+        _p("plots drawn", "pipelines.monitoring.report:day_figures"),
         _p("first alert claimed, not sent", "pipelines.monitoring.alerts:_claim"),
         _p("first alert sent", "pipelines.monitoring.day:send_alert"),
         _p("retraining decided", "pipelines.monitoring.day:decide_retrain"),

@@ -264,9 +264,9 @@ ALLOWED: dict[str, dict[str, str]] = {
         "date_col": "a column from a literal tuple of schema.py tables",
         "name": "a table from the same literal tuple",
     },
-    "pipelines/monitoring/day.py": {"like": "'metric LIKE :m<i>' placeholders"},
-    "pipelines/monitoring/alerts.py": {"anchor": "one of two literal conditions"},
-    "pipelines/monitoring/portfolio.py": {"cases": "'WHEN :f<i> THEN :t<i>' placeholders"},
+    "pipelines/warehouse/monitoring.py": {"like": "'metric LIKE :m<i>' placeholders",
+                                          "cases": "'WHEN :f<i> THEN :t<i>' placeholders"},
+    "pipelines/warehouse/alerts.py": {"anchor": "one of two literal conditions"},
     "models/registry/relocate.py": {
         "table": "an MLflow store table from the literal STORE_PATH_COLUMNS",
         "column": "its column, from the same literal tuple"},

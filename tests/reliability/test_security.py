@@ -52,8 +52,8 @@ from models.serving import TamperedModelError
 from pipelines.champion import current_champion
 from pipelines.core.privacy import pseudonymise
 from pipelines.core.settings import Settings
-from pipelines.monitoring import day as monitor_stage
 from pipelines.monitoring.day import monitor_day
+from pipelines.monitoring.report import monitoring_summary_markdown
 from pipelines.scoring import summary as scoring_summary
 from pipelines.scoring.models import ScoringError
 from pipelines.scoring.run import score_day
@@ -244,7 +244,7 @@ def test_secrets_never_reach_logs_mlflow_or_reports(secret_setup: SecretSetup,
               for p in s.home.glob("mlflow.db*")]
     texts += [(str(p), data) for p, data in file_texts(s.artifact_root, s.reports_dir)]
     texts += [("scoring artifact", scoring_summary.day_summary_markdown(r)) for r in scored]
-    texts += [("monitoring artifact", monitor_stage.summary_markdown(monitored))]
+    texts += [("monitoring artifact", monitoring_summary_markdown(monitored))]
     texts += list(warehouse_texts(wh))
     texts += [(f"alert body {i}", str(r["body"])) for i, r in enumerate(receiver.requests)]
     texts += [("creditflow config", json.dumps(s.masked(), default=str))]
@@ -336,7 +336,7 @@ def test_no_raw_applicant_id_leaves_the_warehouse(id_settings: Settings,
              for g in (gate_apps, gate_loans, rejected.value.result)]
     texts += [(f"scoring artifact {r.business_date}", scoring_summary.day_summary_markdown(r))
               for r in scored]
-    texts += [("monitoring artifact", monitor_stage.summary_markdown(monitored))]
+    texts += [("monitoring artifact", monitoring_summary_markdown(monitored))]
     texts += [(f"alert body {i}", str(r["body"])) for i, r in enumerate(receiver.requests)]
     for where, text in texts:
         seen[where] = tokens(text.encode(), lengths)

@@ -1,0 +1,84 @@
+"""When monitoring asks for a retraining: the rules, pure (no I/O; ``policy`` applies and records
+them).
+
+Reasons (any one fires; thresholds from ``[monitoring]``):
+- the score PSI is in the shift band (above the upper ``psi_bands`` value);
+- the share of drifted features (Evidently) is above ``drift_share_threshold``;
+- the estimated AUC, or the realised AUC of a matured vintage scored by this champion, is below
+  the champion's OOT AUC by more than ``auc_margin``;
+- a forward roll rate alerted;
+- the portfolio's early delinquency alerted;
+- a matured vintage's realised bad rate is significantly above its mean PD.
+A single dealer's early-delinquency alert is not a reason: retraining does not fix one dealer,
+a person looks at it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+
+from pipelines.core.settings import MonitoringSettings
+
+TRIGGERED, SUPPRESSED, QUIET = "triggered", "suppressed", "quiet"
+
+
+@dataclass
+class PolicyInputs:
+    """What one monitoring day observed; None where it could not be measured."""
+
+    score_psi: float | None = None
+    drifted_share: float | None = None
+    estimated_auc: float | None = None
+    realised_auc: float | None = None
+    realised_vintage: str | None = None
+    oot_auc: float | None = None
+    roll_rate_alerts: list[str] = field(default_factory=list)
+    early_delinquency_ratio: float | None = None
+    early_delinquency_alert: bool = False
+    bad_rate_alerts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RetrainDecision:
+    fire: bool
+    reasons: list[str]
+    status: str  # triggered | suppressed | quiet
+    run_id: str | None = None  # the manifest row (and idempotency key) when not quiet
+    last_trigger: date | None = None  # the earlier trigger that holds the cool-down
+    launched: dict | None = None  # the retraining this trigger already started, if any
+
+
+def _known(value: float | None) -> bool:
+    return value is not None and not math.isnan(value)
+
+
+def retrain_reasons(inputs: PolicyInputs, cfg: MonitoringSettings) -> list[str]:
+    """Every policy rule the day breaks, as a sentence a risk analyst can read."""
+    reasons: list[str] = []
+    high = cfg.psi_bands[1]
+    if _known(inputs.score_psi) and inputs.score_psi > high:
+        reasons.append(f"score PSI {inputs.score_psi:.3f} above the shift band ({high})")
+    if _known(inputs.drifted_share) and inputs.drifted_share > cfg.drift_share_threshold:
+        reasons.append(f"drifted feature share {inputs.drifted_share:.0%} above "
+                       f"{cfg.drift_share_threshold:.0%}")
+    if _known(inputs.oot_auc):
+        floor = inputs.oot_auc - cfg.auc_margin
+        if _known(inputs.estimated_auc) and inputs.estimated_auc < floor:
+            reasons.append(f"estimated AUC {inputs.estimated_auc:.3f} below champion OOT AUC "
+                           f"{inputs.oot_auc:.3f} - {cfg.auc_margin}")
+        if _known(inputs.realised_auc) and inputs.realised_auc < floor:
+            reasons.append(f"realised AUC {inputs.realised_auc:.3f} (vintage "
+                           f"{inputs.realised_vintage}) below champion OOT AUC "
+                           f"{inputs.oot_auc:.3f} - {cfg.auc_margin}")
+    if inputs.roll_rate_alerts:
+        reasons.append("roll rate alert from " + ", ".join(inputs.roll_rate_alerts))
+    if inputs.early_delinquency_alert:
+        ratio = inputs.early_delinquency_ratio
+        reasons.append("portfolio early delinquency alert"
+                       + (f" (x{ratio:.2f} its baseline)" if _known(ratio) else ""))
+    if inputs.bad_rate_alerts:
+        reasons.append("realised bad rate above predicted in vintage(s) "
+                       + ", ".join(inputs.bad_rate_alerts))
+    return reasons
