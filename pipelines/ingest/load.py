@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -27,7 +26,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from sqlalchemy import Connection
 
 from pipelines.core.errors import CreditflowError
 from pipelines.core.settings import Settings, get_settings
@@ -35,7 +33,8 @@ from pipelines.ingest.mapping import REQUIRED, Mapping, load_mapping
 from pipelines.validation.gate import record_gate, run_gate
 from pipelines.validation.quarantine import Suite, printable
 from pipelines.warehouse import schema
-from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.engine import Connection, Warehouse
+from pipelines.warehouse.history import read_extra as read_extra  # re-exported for tests
 
 TYPES: dict[str, dict[str, str]] = {
     "applications": schema.APPLICATION_COLUMNS,
@@ -371,9 +370,3 @@ def ingest_frame(settings: Settings, wh: Warehouse, frame: pd.DataFrame, kind: s
                         rows_written=len(rows), rows_quarantined=gate.rows_quarantined,
                         status=gate.status, report_path=gate.report_path,
                         extra_columns=list(mapping.extras))
-
-
-def read_extra(extra: pd.Series) -> pd.DataFrame:
-    """Unpack the JSON ``extra`` column back into columns (NaN where a row has none)."""
-    filled = extra.fillna("{}")
-    return pd.DataFrame([json.loads(x) for x in filled], index=extra.index)

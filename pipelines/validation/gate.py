@@ -46,7 +46,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection
 
 from pipelines.core.calendar import business_day_end
 from pipelines.core.errors import CreditflowError
@@ -65,6 +64,7 @@ from pipelines.validation.quarantine import (
 from pipelines.warehouse import schema
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.validation import (
+    Connection,
     accepted_batch_sizes,
     replace_quarantine,
     write_validation_result,

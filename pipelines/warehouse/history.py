@@ -7,6 +7,7 @@ is what makes their features equal to the bit.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pandas as pd
@@ -16,7 +17,6 @@ from features.build import FeatureConfig
 from pipelines.core.calendar import business_day_end as business_day_end  # re-exported for readers
 from pipelines.core.errors import CreditflowError
 from pipelines.core.settings import Settings
-from pipelines.ingest.load import read_extra
 from pipelines.warehouse import schema
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.tape_cache import cached
@@ -200,3 +200,9 @@ def _maturity_cut(day: date, window_months: int) -> date:
     month: the month end of ``day - window``."""
     return (pd.Timestamp(day) - pd.DateOffset(months=window_months)
             + pd.offsets.MonthEnd(0)).date()
+
+
+def read_extra(extra: pd.Series) -> pd.DataFrame:
+    """Unpack the JSON ``extra`` column back into columns (NaN where a row has none)."""
+    filled = extra.fillna("{}")
+    return pd.DataFrame([json.loads(x) for x in filled], index=extra.index)

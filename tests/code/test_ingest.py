@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 
 from pipelines.core.settings import Settings
-from pipelines.ingest.load import IngestError, ingest_file, read_extra
+from pipelines.ingest.load import IngestError, ingest_file
 from pipelines.ingest.mapping import MappingError
 from pipelines.validation.gate import BatchRejected
 from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.history import read_extra
 
 TAPE = """app_ref,submitted_at,income_yearly,score,vehicle_price,loan_amount,state,months_at_address,defaulted
 X1,2024-01-05 09:30:00,52000,702,24000,21000,CA,14,0
