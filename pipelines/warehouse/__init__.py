@@ -2,7 +2,8 @@
 
 - ``engine``: ``Warehouse`` (connections, idempotent upserts, typed reads), one per URL.
 - ``schema``: every table and column; ``migrations/``: Alembic revisions of it.
-- ``history``: applications and matured loan outcomes as the features need them.
+- ``history``: applications (their JSON ``extra`` unpacked) and matured loan outcomes as the
+  features need them.
 - ``tape_cache``: tape-derived reads kept per process while the tape is unchanged.
 - ``monitoring``: monitoring's reads and writes: window scores, metrics, its manifest rows,
   the retrain trigger, tape aggregations (roll rates, vintages, early delinquency).
@@ -10,4 +11,8 @@
 - ``scoring``: the scoring run's lock, manifest, the date's application ids and scores.
 - ``promotion``: the ``promotion_audit`` trail (intent, completion, settling) and the shadow
   period's score pairs.
+- ``validation``: the gate's quarantine rows, ``validation_results`` rows, trailing batch sizes.
+- ``book``: whole-book reads: row counts and date ranges, the newest business date, the demo
+  week's scores, PSI and alerts.
+- ``relocate``: a moved home's report paths rewritten in its SQLite warehouse.
 """
