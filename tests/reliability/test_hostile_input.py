@@ -260,10 +260,6 @@ ALLOWED: dict[str, dict[str, str]] = {
         "op": "'>=' or '<=' from a literal tuple",
         "key": "a bound parameter's name from a literal tuple",
     },
-    "pipelines/simulation/book.py": {
-        "date_col": "a column from a literal tuple of schema.py tables",
-        "name": "a table from the same literal tuple",
-    },
     "pipelines/warehouse/monitoring.py": {"like": "'metric LIKE :m<i>' placeholders",
                                           "cases": "'WHEN :f<i> THEN :t<i>' placeholders"},
     "pipelines/warehouse/alerts.py": {"anchor": "one of two literal conditions"},
