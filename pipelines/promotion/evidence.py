@@ -34,7 +34,7 @@ from models.scaling import pd_to_score
 from pipelines.core.calendar import latest_matured_month_end
 from pipelines.core.settings import Settings
 from pipelines.promotion.decision import PromotionError
-from pipelines.scoring.score import CHAMPION, SHADOW, model_specs
+from pipelines.scoring.models import CHAMPION, SHADOW, model_specs
 from pipelines.training.trainset import data_as_of
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.history import feature_config, load_applications, shared_outcomes

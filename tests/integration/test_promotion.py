@@ -53,7 +53,7 @@ from pipelines.promotion.decision import (
     RollbackError,
 )
 from pipelines.promotion.rollback import rollback_champion
-from pipelines.scoring.score import scoring_policy
+from pipelines.scoring.models import scoring_policy
 from pipelines.training.evaluate import evaluate
 from pipelines.training.track import log_and_register, open_run
 from pipelines.training.train import calibrate, fit_model
