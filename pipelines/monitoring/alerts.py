@@ -36,8 +36,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from pipelines.core.settings import Settings, mask_secret, redact
 from pipelines.warehouse import alerts as table
 from pipelines.warehouse.engine import Warehouse
@@ -76,7 +74,7 @@ def send_alert(settings: Settings, wh: Warehouse, condition_key: str, business_d
     urls = settings.alerts.targets()
     try:
         return _store_and_send(settings, wh, condition_key, day, message, severity, urls)
-    except SQLAlchemyError as exc:  # the warehouse is down: tell people anyway, unrecorded
+    except table.DatabaseFailure as exc:  # the warehouse is down: tell people anyway, unrecorded
         return _send_unrecorded(settings, condition_key, day, message, severity, urls, exc)
 
 
@@ -102,7 +100,7 @@ def _store_and_send(settings: Settings, wh: Warehouse, condition_key: str, day: 
                              settings.alerts.timeout_s)
         try:
             table.set_delivered(wh, alert_id, delivered)
-        except SQLAlchemyError as exc:  # sent already: a rerun may send it once more
+        except table.DatabaseFailure as exc:  # sent already: a rerun may send it once more
             log.error("alert %s on %s delivered to %d receiver(s) but not recorded as "
                       "delivered: %s", condition_key, day, delivered, redact(str(exc))[:300])
     if suppressed:

@@ -10,10 +10,14 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Date, DateTime, bindparam, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from pipelines.warehouse import schema
 from pipelines.warehouse.engine import Warehouse
+
+# What any statement here raises when the warehouse cannot be reached or written: the alert
+# function then delivers unrecorded, so the caller needs the type without importing SQLAlchemy.
+DatabaseFailure = SQLAlchemyError
 
 # What starts a cool-down: a delivery when receivers are configured, else any unsuppressed row.
 _COOLDOWN_ANCHORS = {True: "delivered > 0", False: "suppressed = 0"}
