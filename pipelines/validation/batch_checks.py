@@ -5,8 +5,8 @@ Data Docs page and the rejection messages read the same).
 Why not GX's ``ValidationDefinition.run``: at the demo's batch sizes (a few hundred rows) its
 fixed cost per batch (batch fingerprint, metric graph over ~50 expectations, result objects) was
 0.25-0.85 s on this machine, against 5-20 ms for these checks; a day of the demo runs three or
-four gates. ``tests/code/test_batch_checks.py`` runs GX's engine on the same expectations and
-random frames with defects, and requires the same verdicts and counts.
+four gates. ``tests/unit/pipelines/validation/test_batch_checks.py`` runs GX's engine on the
+same expectations and random frames with defects, and requires the same verdicts and counts.
 
 Semantics copied from GX 1.x (``great_expectations/expectations``):
 - column map expectations ignore missing values, except ``not_be_null`` which counts them; an

@@ -15,8 +15,9 @@ Every expectation of the suite is a GX 1.x expectation object and every outcome 
 - batch level (``pipelines.validation.batch_checks``): GX's ``ValidationDefinition.run`` over
   the ~50 batch-level expectations cost 0.25-0.85 s per batch at any size (metric graph,
   fingerprint, result objects), which made a demo day of three or four gates cost seconds; the
-  same verdicts in pandas take milliseconds. ``tests/code/test_batch_checks.py`` keeps GX's
-  engine as the oracle: same success flags and counts on random frames with defects.
+  same verdicts in pandas take milliseconds.
+  ``tests/unit/pipelines/validation/test_batch_checks.py`` keeps GX's engine as the oracle:
+  same success flags and counts on random frames with defects.
 A 2,000-row batch: 0.6-0.7 s a gate with Data Docs and 0.35 s without before, 0.15-0.2 s and
 0.06 s after (most of what remains with Data Docs is GX's rendering).
 """

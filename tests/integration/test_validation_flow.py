@@ -15,7 +15,7 @@ from flows.validation import artifact_key, validation_gate
 from pipelines.core.settings import Settings
 from pipelines.validation.gate import BatchRejected
 from pipelines.warehouse.engine import Warehouse
-from tests.code.test_validate import DAY, clean_apps
+from tests.unit.pipelines.validation.test_validate import DAY, clean_apps
 
 pytestmark = pytest.mark.slow
 

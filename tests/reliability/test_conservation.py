@@ -4,7 +4,7 @@ champion. Every input row must end in exactly one place: scored, quarantined wit
 names its column and rule (at ingest or at scoring), or inside a rejected batch whose error says
 why. The run manifest's counts must add up to the input.
 
-tests/data/test_validate_conservation.py checks the gate alone on typed frames; this one adds the
+tests/unit/pipelines/validation/test_validate_conservation.py checks the gate alone on typed frames; this one adds the
 file reader (wrong types arrive as text), the warehouse write and the scoring stage on top."""
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ that names the thing (host:port or path), retried where a retry can help, and le
 state as it was: warehouse rows, the champion alias, the previous day's monitoring.
 
 Already covered elsewhere and not repeated here: Warehouse.init on a closed port
-(tests/code/test_warehouse.py), promotion and rollback against an unreachable registry
+(tests/unit/pipelines/warehouse/test_warehouse.py), promotion and rollback against an unreachable registry
 (tests/integration/test_promotion.py), send_alert alone against a down or slow receiver
-(tests/integration/test_alerts_http.py, tests/code/test_alerts.py)."""
+(tests/integration/test_alerts_http.py, tests/unit/pipelines/monitoring/test_alerts.py)."""
 
 from __future__ import annotations
 

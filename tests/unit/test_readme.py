@@ -3,11 +3,10 @@ the settings model."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pipelines.core.config_docs import readme_section
+from pipelines.core.settings import PROJECT_ROOT
 
-README = Path(__file__).parents[2] / "README.md"
+README = PROJECT_ROOT / "README.md"
 
 
 def test_readme_opens_with_the_two_commands() -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.core.settings import TELEMETRY_OFF, Settings, mask_secret, redact
+from pipelines.core.settings import PROJECT_ROOT, TELEMETRY_OFF, Settings, mask_secret, redact
 
 
 def test_defaults_put_everything_under_home(home: Path) -> None:
@@ -33,7 +33,7 @@ def test_precedence_default_toml_env_kwargs(home: Path, tmp_path: Path,
 
 def test_project_toml_matches_defaults(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The checked-in creditflow.toml documents the defaults; it must not silently differ."""
-    monkeypatch.setenv("CREDITFLOW_CONFIG", str(Path(__file__).parents[2] / "creditflow.toml"))
+    monkeypatch.setenv("CREDITFLOW_CONFIG", str(PROJECT_ROOT / "creditflow.toml"))
     from_file = Settings().model_dump(exclude={"home"})
     monkeypatch.setenv("CREDITFLOW_CONFIG", str(home / "absent.toml"))
     assert Settings().model_dump(exclude={"home"}) == from_file

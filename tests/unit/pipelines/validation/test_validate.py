@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.core.settings import Settings
+from pipelines.core.settings import PROJECT_ROOT, Settings
 from pipelines.validation.gate import (
     BatchRejected,
     GateResult,
@@ -345,7 +345,7 @@ def test_suite_errors_name_the_file_and_entry(home: Path, tmp_path: Path) -> Non
 
 
 def test_an_analyst_edit_to_a_suite_takes_effect(home: Path, tmp_path: Path) -> None:
-    suite = Path(__file__).parents[2] / "expectations" / "applications.yaml"
+    suite = PROJECT_ROOT / "expectations" / "applications.yaml"
     folder = tmp_path / "suites"
     folder.mkdir()
     (folder / "applications.yaml").write_text(suite.read_text().replace(

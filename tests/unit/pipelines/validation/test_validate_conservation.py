@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pipelines.core.settings import Settings
 from pipelines.validation.gate import BatchRejected, run_gate
-from tests.code.test_validate import DAY, clean_apps
+from tests.unit.pipelines.validation.test_validate import DAY, clean_apps
 
 # Each defect makes exactly the rows it touches fail at least one row-level rule.
 DEFECTS = {
