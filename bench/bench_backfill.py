@@ -63,7 +63,8 @@ import pandas as pd
 from bench_score import TRAIN_BOOK, ensure_champion, maxrss_mb, settings_for
 from sqlalchemy import create_engine, text
 
-from pipelines.core.settings import Settings, configure_environment
+from pipelines.core.home import configure_environment
+from pipelines.core.settings import Settings
 from pipelines.scoring.chunks import day_batch_id
 from pipelines.simulation.book import load_book
 from pipelines.simulation.simulate import Book, simulate_book

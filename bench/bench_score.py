@@ -56,7 +56,8 @@ from features import build_features
 from models import policy
 from models.pd_model import PDModel
 from models.registry import get_alias_version, load_pd_model, move_aliases_atomically
-from pipelines.core.settings import Settings, configure_environment
+from pipelines.core.home import configure_environment
+from pipelines.core.settings import Settings
 from pipelines.scoring.models import model_specs
 from pipelines.simulation.book import load_book
 from pipelines.simulation.simulate import Book, simulate_book

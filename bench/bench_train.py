@@ -60,7 +60,8 @@ from features.registry import FeatureSpec
 from models import fit as model_fit
 from models.registry import ensure_experiment
 from pipelines.core.calendar import Windows, plan_windows, window_of
-from pipelines.core.settings import Settings, configure_environment
+from pipelines.core.home import configure_environment
+from pipelines.core.settings import Settings
 from pipelines.simulation.simulate import simulate_book
 from pipelines.training import train as flow
 from pipelines.training.evaluate import evaluate

@@ -119,7 +119,8 @@ def validate(
     debug: DebugOpt = False,
 ) -> None:
     """Run the validation gate alone on a file and print its verdict (exit 1 if rejected)."""
-    from pipelines.validation.gate import BatchRejected, validate_file
+    from pipelines.ingest.dry_run import validate_file
+    from pipelines.validation.gate import BatchRejected
     from pipelines.warehouse.engine import Warehouse
 
     def action(settings: Settings) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from pipelines.core.errors import CreditflowError
-from pipelines.core.settings import Settings, configure_environment, redact, reveal
+from pipelines.core.home import configure_environment
+from pipelines.core.settings import Settings, redact, reveal
 
 EARLIEST, LATEST = date(1900, 1, 1), date(2200, 12, 31)
 # typer exports click's BadParameter but not its bases (typer >= 0.26 vendors its own click)

@@ -12,8 +12,9 @@ import threading
 from datetime import date
 from typing import Any
 
+from pipelines.core.home import configure_environment
 from pipelines.core.privacy import require_own_salt
-from pipelines.core.settings import Settings, configure_environment, redact, reveal
+from pipelines.core.settings import Settings, redact, reveal
 from pipelines.warehouse.engine import warehouse_for
 
 # Retries with backoff for steps whose I/O can fail transiently (database, registry).

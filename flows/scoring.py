@@ -8,7 +8,7 @@ date's single transaction. At most two chunks per worker are in flight, so the d
 stays bounded by the chunk size, not the day's size.
 
 The backfill calls the plain stage once per date inside its one flow run: a flow run costs about
-a second here (STACK_NOTES), a stage call on a completed date a few milliseconds.
+a second, a stage call on a completed date a few milliseconds.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from models.registry import move_aliases_atomically, relocate_store
-from pipelines.core.settings import Settings, SimulateSettings, configure_environment
+from pipelines.core.home import configure_environment
+from pipelines.core.settings import Settings, SimulateSettings
 from pipelines.simulation.book import load_book
 from pipelines.simulation.simulate import simulate_book
 from pipelines.training.train import train_model

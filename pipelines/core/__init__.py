@@ -4,7 +4,8 @@
 - ``errors``: ``CreditflowError``, the errors a user can act on (the CLI prints them as one line).
 - ``calendar``: business dates, month ends and the training windows they bound.
 - ``privacy``: keyed pseudonyms of applicant ids for anything that leaves the warehouse.
-- ``home``: a home folder that can be copied or moved.
+- ``home``: the home folder (Prefect's and MLflow's places in it); a home can be copied or moved.
+- ``text``: values as stored text (a row's natural key, escaped bytes).
 - ``yaml_input``: YAML from users (mappings, suites), loaded safely.
 - ``config_docs``: the README's configuration reference, generated from ``settings``.
 """

@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pipelines.core.settings import Settings
+from pipelines.core.settings import Settings, disable_telemetry
 
 MARKER = "home.json"
 log = logging.getLogger(__name__)
@@ -95,3 +95,19 @@ def _locked(home: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def configure_environment(settings: Settings) -> None:
+    """Point Prefect and MLflow at the project-local home (only where the user has not already);
+    a home copied or moved from elsewhere has its recorded paths rewritten first."""
+    disable_telemetry()
+    settings.ensure_dirs()
+    open_home(settings)
+    os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    if settings.prefect_api_url:
+        os.environ["PREFECT_API_URL"] = settings.prefect_api_url
+    os.environ.setdefault("MLFLOW_TRACKING_URI", settings.tracking_uri)
+    for noisy in ("great_expectations", "alembic", "mlflow"):  # INFO chatter, not news
+        logging.getLogger(noisy).setLevel(logging.WARNING)

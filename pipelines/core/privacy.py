@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.core.errors import CreditflowError
+from pipelines.core.text import record_keys
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,6 @@ def pseudonymise_batch(frame: pd.DataFrame, issues: pd.DataFrame,
     hit = issues["column"].map(is_id_column).to_numpy(dtype=bool)
     if not hit.any():
         return shown, issues
-    from pipelines.validation.quarantine import record_keys
 
     out = issues.copy()
     values = out["value"].astype(object).to_numpy().copy()

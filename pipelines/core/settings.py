@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from datetime import date
 from functools import lru_cache
@@ -301,24 +300,6 @@ def config_path() -> Path | None:
 def disable_telemetry() -> None:
     for key, value in TELEMETRY_OFF.items():
         os.environ.setdefault(key, value)
-
-
-def configure_environment(settings: Settings) -> None:
-    """Point Prefect and MLflow at the project-local home (only where the user has not already);
-    a home copied or moved from elsewhere has its recorded paths rewritten first."""
-    from pipelines.core.home import open_home
-
-    disable_telemetry()
-    settings.ensure_dirs()
-    open_home(settings)
-    os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    if settings.prefect_api_url:
-        os.environ["PREFECT_API_URL"] = settings.prefect_api_url
-    os.environ.setdefault("MLFLOW_TRACKING_URI", settings.tracking_uri)
-    for noisy in ("great_expectations", "alembic", "mlflow"):  # INFO chatter, not news
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @lru_cache(maxsize=1)

@@ -3,4 +3,5 @@
 - ``load``: read a CSV or Parquet tape (chunked), map, coerce, gate and write it in one
   transaction.
 - ``mapping``: the YAML mapping from a lender's columns, formats and status words to ours.
+- ``dry_run``: ``validate_file``, a file through the gate without loading it.
 """

@@ -29,12 +29,12 @@ import pyarrow.parquet as pq
 
 from pipelines.core.errors import CreditflowError
 from pipelines.core.settings import Settings, get_settings
+from pipelines.core.text import printable
 from pipelines.ingest.mapping import REQUIRED, Mapping, load_mapping
 from pipelines.validation.gate import record_gate, run_gate
-from pipelines.validation.quarantine import Suite, printable
+from pipelines.validation.quarantine import Suite
 from pipelines.warehouse import schema
 from pipelines.warehouse.engine import Connection, Warehouse
-from pipelines.warehouse.history import read_extra as read_extra  # re-exported for tests
 
 TYPES: dict[str, dict[str, str]] = {
     "applications": schema.APPLICATION_COLUMNS,

@@ -6,7 +6,6 @@
   decision, reason codes); pure, so a caller may map chunks in parallel.
 - ``models``: the champion and the shadow challenger, the signature check, cut-offs, policy.
 - ``summary``: ``ScoreResult`` and the run's summary as a person reads it.
-- ``score``: temporary re-exports for stages not yet pointed at ``models``.
 
 Its SQL lives in ``pipelines.warehouse.scoring``.
 """

@@ -34,7 +34,7 @@ from models.registry import (
 from models.scaling import pd_to_score
 from pipelines.core.calendar import Windows
 from pipelines.core.settings import PROJECT_ROOT, Settings
-from pipelines.scoring.score import scoring_policy
+from pipelines.scoring.models import scoring_policy
 from pipelines.training.evaluate import Evaluation
 from pipelines.training.trainset import WINDOW_NAMES, TrainingSet
 

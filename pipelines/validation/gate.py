@@ -41,7 +41,6 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,6 +50,7 @@ from pipelines.core.calendar import business_day_end
 from pipelines.core.errors import CreditflowError
 from pipelines.core.privacy import pseudonymise_batch, withhold_id
 from pipelines.core.settings import Settings, reveal
+from pipelines.core.text import record_keys
 from pipelines.validation.gx_suite import GxBatch, GxOutcome
 from pipelines.validation.quarantine import (
     ISSUE_COLUMNS,
@@ -58,7 +58,6 @@ from pipelines.validation.quarantine import (
     Suite,
     load_suite,
     payloads,
-    record_keys,
     row_issues,
 )
 from pipelines.warehouse import schema
@@ -231,27 +230,6 @@ def summary_markdown(result: GateResult) -> str:
     if result.report_path:
         lines += ["", f"Data Docs: `{result.report_path}`"]
     return "\n".join(lines) + "\n"
-
-
-def validate_file(settings: Settings, path: Path, kind: str, mapping_path: Path | None = None,
-                  business_date: date | None = None, wh: Warehouse | None = None,
-                  record: bool = False) -> GateResult:
-    """Run the gate alone on a file (``creditflow validate``): read and type it as ingest would,
-    validate, and record the outcome only when asked (a dry run must not feed the trailing
-    row-count average of batches that never landed)."""
-    from pipelines.ingest.load import load_batch, load_table_file
-
-    if kind in ("applications", "loans", "repayments"):
-        batch = load_batch(path, kind, mapping_path, chunk_rows=settings.ingest.chunk_rows)
-        frame, problems, raw, batch_id = batch.frame, batch.problems, batch.raw, batch.batch_id
-    else:
-        frame, problems, batch_id = load_table_file(path, load_suite(kind, settings))
-        raw = None
-    result = run_gate(frame, kind, batch_id, settings, wh, business_date, problems, raw=raw,
-                      record_rejection=record)
-    if record and wh is not None:
-        record_gate(wh, result)
-    return result
 
 
 # -- pieces -----------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ import yaml
 
 from pipelines.core.errors import CreditflowError
 from pipelines.core.settings import PROJECT_ROOT, Settings
+from pipelines.core.text import key_text, record_keys
 from pipelines.core.yaml_input import load_yaml
 from pipelines.warehouse import schema
 
@@ -315,7 +316,7 @@ def _issues(s: pd.Series, bad: np.ndarray, rule: str) -> pd.DataFrame:
     if not len(rows):
         return pd.DataFrame(columns=ISSUE_COLUMNS)
     values = s.iloc[rows]
-    shown = [None if pd.isna(v) else _text(v) for v in values.astype(object)]
+    shown = [None if pd.isna(v) else key_text(v) for v in values.astype(object)]
     return pd.DataFrame({"row_number": rows + 1, "rule": rule, "column": s.name,
                          "value": shown})
 
@@ -339,30 +340,6 @@ def duplicate_issues(frame: pd.DataFrame, key: Iterable[str]) -> pd.DataFrame:
                                    zip(labels, first.iloc[rows], strict=True)]})
 
 
-def record_keys(frame: pd.DataFrame, key: Iterable[str]) -> list[str | None]:
-    """The natural key of each row as text ("A1" or "L7|2024-01-31"); None if any part is null."""
-    cols = [c for c in key if c in frame.columns]
-    if not cols:
-        return [None] * len(frame)
-    parts = [frame[c].astype(object).to_numpy() for c in cols]
-    return [None if any(pd.isna(p) for p in row) else "|".join(_text(p) for p in row)
-            for row in zip(*parts, strict=True)]
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat() if (value.hour or value.minute or value.second) \
-            else value.date().isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value)) if abs(value) < 1e15 else repr(value)
-    return printable(value)
-
-
-def printable(value: object) -> str:
-    """The value as storable text: surrogate-escaped bytes (non-UTF-8 input) and NUL (which
-    PostgreSQL text refuses) written as backslash escapes."""
-    text = str(value).encode("utf-8", "backslashreplace").decode("utf-8")
-    return text.replace("\x00", "\\x00")
 
 
 def payloads(rows: pd.DataFrame) -> list[str]:
@@ -374,9 +351,9 @@ def payloads(rows: pd.DataFrame) -> list[str]:
 
 def _json_value(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | str):
-        return _text(value) if isinstance(value, str) else value
+        return key_text(value) if isinstance(value, str) else value
     if isinstance(value, float):
         return value if np.isfinite(value) else str(value)
     if isinstance(value, np.generic):
         return _json_value(value.item())
-    return _text(value)
+    return key_text(value)

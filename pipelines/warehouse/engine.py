@@ -2,7 +2,7 @@
 
 SQLite is the default; PostgreSQL (``postgresql+psycopg://``) is the production target. Writes go
 through ``INSERT ... ON CONFLICT (natural key) DO UPDATE`` with a driver-level executemany: the
-fastest portable way measured here (see STACK_NOTES), and the reason a rerun never duplicates.
+fastest portable way measured on this stack, and the reason a rerun never duplicates.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from flows.cli import app
 from models.registry import client_for, ensure_experiment, load_pd_model, relocate_store
 from pipelines.champion import current_champion
-from pipelines.core.home import MARKER, open_home, recorded_home
-from pipelines.core.settings import Settings, configure_environment
+from pipelines.core.home import MARKER, configure_environment, open_home, recorded_home
+from pipelines.core.settings import Settings
 from pipelines.monitoring.day import monitor_day
 from pipelines.scoring.run import score_day
 from pipelines.warehouse.engine import Warehouse

@@ -23,7 +23,7 @@ from sqlalchemy import inspect
 
 from models.registry import aliases, client_for, ensure_experiment
 from pipelines.core.settings import PROJECT_ROOT, Settings
-from pipelines.ingest.load import ingest_file, read_extra
+from pipelines.ingest.load import ingest_file
 from pipelines.ingest.mapping import MappingError
 from pipelines.monitoring.alerts import send_alert
 from pipelines.scoring.models import ScoringError
@@ -31,6 +31,7 @@ from pipelines.scoring.run import score_day
 from pipelines.simulation.simulate import simulate_book
 from pipelines.warehouse import schema
 from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.history import read_extra
 
 pytestmark = pytest.mark.reliability
 

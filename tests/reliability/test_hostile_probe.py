@@ -29,12 +29,13 @@ from flows.cli import app
 from models.redaction import mask_secret, redact
 from models.registry.store import _param_value
 from pipelines.core.settings import PROJECT_ROOT, Settings
-from pipelines.ingest.load import ingest_file, read_extra
+from pipelines.ingest.dry_run import validate_file
+from pipelines.ingest.load import ingest_file
 from pipelines.ingest.mapping import MappingError, load_mapping
 from pipelines.scoring.run import score_day
-from pipelines.validation.gate import validate_file
 from pipelines.validation.quarantine import SuiteError, load_suite
 from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.history import read_extra
 from tests.reliability.test_dependencies import closed_port
 from tests.reliability.test_hostile_errors import tape
 

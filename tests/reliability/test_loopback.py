@@ -17,7 +17,8 @@ import pytest
 
 from flows.demo import where_to_look
 from flows.scoring import dask_runner
-from pipelines.core.settings import PROJECT_ROOT, Settings, configure_environment
+from pipelines.core.home import configure_environment
+from pipelines.core.settings import PROJECT_ROOT, Settings
 
 pytestmark = pytest.mark.reliability
 

@@ -1,4 +1,4 @@
-"""The house plan (../shared/ARCHITECTURE.md, issue 17) as a test: every module's imports under
+"""The house plan as a test: every module's imports under
 features/, models/, pipelines/ and flows/ are read with ``ast`` (imports inside functions too:
 a deferred import is still a dependency) and checked against the layers, bottom up:
 
@@ -23,8 +23,6 @@ import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("features", "models", "pipelines", "flows")
@@ -211,9 +209,6 @@ def test_nothing_but_flows_imports_the_simulator() -> None:
           and (layer(i.importer) or 0) < APART)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "mid-way (issue 17): pipelines/core/privacy.py imports pipelines.validation.quarantine and "
-    "pipelines/warehouse/history.py imports pipelines.ingest.load (layer 2 -> stage)"))
 def test_core_and_warehouse_import_no_stage() -> None:
     check("core and data access (layer 2) import only pure code and each other",
           lambda i: layer(i.importer) == CORE and (layer(i.imported) or 0) > CORE)
@@ -227,10 +222,6 @@ def test_layers_only_import_downwards() -> None:
           and layer(i.importer) != CORE)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "mid-way (issue 17, SQL moving into pipelines/warehouse/): when written, sqlalchemy was "
-    "still imported by pipelines/ingest/load.py, pipelines/validation/gate.py and "
-    "pipelines/monitoring/alerts.py (sqlalchemy.exc)"))
 def test_sql_libraries_only_in_the_warehouse() -> None:
     def broken(i: Import) -> bool:
         if not within(i.imported, *SQL_LIBRARIES) or within(i.importer, "pipelines.warehouse"):
@@ -333,10 +324,6 @@ def test_no_import_cycles() -> None:
     assert not reports, "module-level import cycles:\n  " + "\n  ".join(reports)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "mid-way (issue 17 names the ingest/validation loop): pipelines/validation/gate.py:242 "
-    "imports pipelines.ingest.load inside a function, which imports pipelines.validation.gate; "
-    "pipelines/core/settings.py:309 imports pipelines.core.home, which imports the settings"))
 def test_no_mutual_dependencies_hidden_in_functions() -> None:
     """A function-level import breaks the import-time cycle but not the dependency loop: the two
     modules still cannot be understood, tested or moved one without the other."""
