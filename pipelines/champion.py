@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from models.pd_model import PDModel
-from models.registry import RegistryError, aliases, client_for, load_pd_model, load_reference
+from models.registry import RegistryError, aliases, load_pd_model, load_reference, run_info
 from pipelines.core.errors import CreditflowError
 from pipelines.core.settings import Settings, redact
 
@@ -78,5 +78,5 @@ def current_champion(settings: Settings, version: str | None = None, *,
                               f"{redact(str(exc))[:500]}") from None
     oot_auc = None
     if reference and model.run_id:
-        oot_auc = client_for(uri).get_run(model.run_id).data.metrics.get("oot_auc")
+        oot_auc = run_info(uri, model.run_id)["metrics"].get("oot_auc")
     return Champion(model, name, str(version), model.run_id, oot_auc, sample)

@@ -58,6 +58,7 @@ from models.registry.runs import (
     log_training,
     resume_run,
     run_info,
+    run_tagged,
     settle_abandoned_runs,
     start_run,
     tracked_run,
@@ -81,6 +82,6 @@ __all__ = [
     "client_for", "default_lock_path", "ensure_experiment", "frame_digest", "get_alias_version",
     "immediate_transaction", "load_pd_model", "load_reference", "log_reference", "log_training",
     "move_aliases_atomically", "register_pd_model", "relocate_store", "resume_run", "rollback",
-    "run_info", "set_alias", "set_version_tags", "settle_abandoned_runs", "sqlite_file",
-    "start_run", "tracked_run", "version_info",
+    "run_info", "run_tagged", "set_alias", "set_version_tags", "settle_abandoned_runs",
+    "sqlite_file", "start_run", "tracked_run", "version_info",
 ]

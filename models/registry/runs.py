@@ -111,6 +111,9 @@ class TrackedRun:
     def log_text(self, text: str, artifact_file: str) -> None:
         self.client.log_text(self.run_id, text, artifact_file)
 
+    def log_file(self, path: str | Path, folder: str) -> None:
+        self.client.log_artifact(self.run_id, str(path), folder)
+
     def log_dict(self, data: Mapping[str, Any], artifact_file: str) -> None:
         self.client.log_text(self.run_id, json.dumps(data, indent=2, default=str), artifact_file)
 
@@ -284,6 +287,15 @@ def log_training(run: TrackedRun, *, params: Mapping[str, Any] | None = None,
         run.log_text(text, path)
     for path, frame in (frames or {}).items():
         run.log_frame(frame, path)
+
+
+def run_tagged(tracking_uri: str, experiment_id: str, key: str, value: str) -> str | None:
+    """The id of a run of the experiment whose tag ``key`` is ``value`` (a rerun of the same
+    business date finds its own run), or None."""
+    quoted = value.replace("'", "''")
+    found = client_for(tracking_uri).search_runs(
+        [experiment_id], filter_string=f"tags.{_clean_key(key)} = '{quoted}'", max_results=1)
+    return found[0].info.run_id if found else None
 
 
 def run_info(tracking_uri: str, run_id: str) -> dict[str, Any]:

@@ -151,14 +151,13 @@ def _log_mlflow(ctx: DayContext, metrics: pd.DataFrame, paths: dict[str, Path],
                 decision: RetrainDecision) -> str:
     # imported at call time, not at the top: the crash tests wrap the registry's functions in
     # place after this module is imported
-    from models.registry import client_for, resume_run, start_run
+    from models.registry import resume_run, run_tagged, start_run
 
     s = ctx.settings
     uri, exp_name = s.tracking_uri, s.monitoring.experiment_name
     label = ctx.business_date.isoformat()
-    found = client_for(uri).search_runs(
-        [ctx.experiment_id], filter_string=f"tags.business_date = '{label}'", max_results=1)
-    run = (resume_run(uri, found[0].info.run_id) if found else
+    found = run_tagged(uri, ctx.experiment_id, "business_date", label)
+    run = (resume_run(uri, found) if found else
            start_run(uri, exp_name, s.artifact_root, run_name=f"monitor-{label}",
                      tags={"business_date": label}))
     run.set_tags({"business_date": label, "champion_name": ctx.champion.name,
@@ -168,6 +167,6 @@ def _log_mlflow(ctx: DayContext, metrics: pd.DataFrame, paths: dict[str, Path],
     run.log_frame(metrics.drop(columns=["details"]), "metrics/monitoring_metrics.csv")
     for path in paths.values():
         folder = "drift" if path.suffix == ".html" else "plots"
-        run.client.log_artifact(run.run_id, str(path), folder)
+        run.log_file(path, folder)
     run.finish()
     return run.run_id

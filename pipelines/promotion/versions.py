@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 from models.pd_model import PDModel
 from models.promotion_rules import TRAINING_WINDOW_TAGS, training_overlap
 from models.registry import RegistryError, aliases, load_pd_model, run_info, version_info
+from pipelines.champion import NoChampionError, current_champion
 from pipelines.core.settings import Settings, mask_secret, redact
 from pipelines.promotion.decision import PromotionError, RegistryUnavailableError
 
@@ -120,10 +121,9 @@ def champion_to_compare(settings: Settings, version: str, window: Mapping[str, A
                         ) -> tuple[dict[str, Any], PDModel, list[str]]:
     """(what is known of the champion, its model, warnings). A champion that cannot be loaded
     stops the promotion: there is nothing to compare with."""
-    name, uri = settings.training.registered_model_name, settings.tracking_uri
-    try:
-        model = load_pd_model(uri, name, version=version)
-    except RegistryError as exc:
+    try:  # the one loader scoring and monitoring use too
+        model = current_champion(settings, version, reference=False).model
+    except NoChampionError as exc:
         raise PromotionError(f"the champion (version {version}) cannot be loaded, so nothing can "
                              f"be compared with it; roll back or repair it first: {exc}") from None
     about: dict[str, Any] = {"version": version, "run_id": model.run_id}
