@@ -16,7 +16,7 @@ import pandas as pd
 
 from models.pd_model import PDModel
 from models.reasons import top_reasons
-from models.scaling import APPROVE, decide, pd_to_score
+from models.scaling import APPROVE, decide_by_score, pd_to_score
 
 REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
 OUTPUT_COLUMNS = ("pd", "score", "decision", *REASON_COLUMNS)
@@ -76,7 +76,7 @@ def score_rows(model: PDModel, X: pd.DataFrame, policy: ScoringPolicy) -> pd.Dat
     (rounded to 2 decimals, as stored), decision and reason codes (None where none is owed)."""
     pd_ = model.predict_pd(X)
     points = pd_to_score(pd_, policy.base_score, policy.base_odds, policy.pdo)
-    decision = decide(points, policy.approve_at, policy.decline_below)
+    decision = decide_by_score(points, policy.approve_at, policy.decline_below)
     reasons = reason_columns(model, X, decision, policy.reason_codes,
                              policy.exact_contributions)
     out = pd.DataFrame({"pd": pd_, "score": np.round(points, 2), "decision": decision},

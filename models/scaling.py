@@ -57,7 +57,7 @@ def _check_cutoffs(approve_at: float, decline_below: float) -> None:
             f"decline_below ({decline_below}) must not exceed approve_at ({approve_at})")
 
 
-def decide(score: ArrayLike, approve_at: float, decline_below: float) -> np.ndarray:
+def decide_by_score(score: ArrayLike, approve_at: float, decline_below: float) -> np.ndarray:
     """'approve' (score >= approve_at), 'decline' (score < decline_below) or 'review'."""
     _check_cutoffs(approve_at, decline_below)
     s = np.asarray(score, dtype=float)

@@ -59,7 +59,7 @@ def load_models(settings: Settings) -> list[ScoringModel]:
 
 def _serving(settings: Settings, model: PDModel, role: str) -> ScoringModel:
     check_signature(model)
-    return ScoringModel(model, role, *cutoffs_for(settings, model))
+    return ScoringModel(model, role, *recorded_cutoffs(settings, model))
 
 
 def _load(uri: str, name: str, version: str, role: str) -> PDModel:
@@ -96,7 +96,7 @@ def check_signature(model: PDModel) -> None:
                        f"the feature frame: {detail}; nothing was scored")
 
 
-def cutoffs_for(settings: Settings, model: PDModel) -> tuple[float, float]:
+def recorded_cutoffs(settings: Settings, model: PDModel) -> tuple[float, float]:
     """Configured cut-offs, or, with ``target_approval_rate`` set, the ones derived when the
     version was trained (tag ``cutoffs``): the decisions it was judged and promoted on."""
     sc = settings.scoring
@@ -114,7 +114,7 @@ def cutoffs_for(settings: Settings, model: PDModel) -> tuple[float, float]:
 
 def scoring_policy(settings: Settings, approve_at: float | None = None,
                    decline_below: float | None = None, reasons: bool = True) -> ScoringPolicy:
-    """The settings' scaling and reason codes with these cut-offs (``cutoffs_for``; default the
+    """The settings' scaling and reason codes with these cut-offs (``recorded_cutoffs``; default the
     configured ones); training bakes the same policy into the registered model, so the served
     model decides alike."""
     sc = settings.scoring

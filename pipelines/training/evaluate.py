@@ -54,7 +54,7 @@ class Evaluation:
         return out
 
 
-def cutoffs_for(settings: Settings, model: PDModel, ts: TrainingSet) -> dict[str, float]:
+def derive_cutoffs(settings: Settings, model: PDModel, ts: TrainingSet) -> dict[str, float]:
     """Configured cut-offs, or approve_at derived from a target approval rate on the
     calibration slice (never on OOT, which must stay a clean judge)."""
     sc = settings.scoring
@@ -73,7 +73,7 @@ def _scores(settings: Settings, pd_: np.ndarray) -> np.ndarray:
 
 def evaluate(settings: Settings, model: PDModel, ts: TrainingSet) -> Evaluation:
     X_oot, y_oot = ts.X["oot"], ts.y["oot"]
-    cut = cutoffs_for(settings, model, ts)
+    cut = derive_cutoffs(settings, model, ts)
     raw_oot, pd_oot = model.raw_proba(X_oot), model.predict_pd(X_oot)
     pd_train = model.predict_pd(ts.X["train"])
     score_oot, score_train = _scores(settings, pd_oot), _scores(settings, pd_train)

@@ -31,7 +31,7 @@ from great_expectations.core.expectation_validation_result import (
 _SAMPLE = 20  # partial_unexpected_list, as GX's BASIC result format
 
 
-def evaluate(expectation: Any, frame: pd.DataFrame) -> ExpectationValidationResult:
+def evaluate_expectation(expectation: Any, frame: pd.DataFrame) -> ExpectationValidationResult:
     """One batch-level expectation on ``frame``."""
     check = _CHECKS[type(expectation).__name__]
     success, result = check(expectation, frame)

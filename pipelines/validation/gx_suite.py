@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines.validation.batch_checks import evaluate
+from pipelines.validation.batch_checks import evaluate_expectation
 from pipelines.validation.datadocs import GX_LOCK, gx_state, html_safe
 from pipelines.validation.quarantine import ColumnRule, Suite, ratio
 
@@ -97,7 +97,7 @@ class GxBatch:
         """Evaluate the suite; render Data Docs into ``docs_dir`` (only for a batch with a
         failed expectation when ``on_issue``: GX's rendering is most of a small gate's cost).
         Without a page to render, only the failed row-level expectations become GX results."""
-        batch = [evaluate(e, self.frame) for e in self.batch_expectations()]
+        batch = [evaluate_expectation(e, self.frame) for e in self.batch_expectations()]
         n_rows, failed_rows = self.row_results(only_failed=True)
         failed = failed_rows or any(not r.success for r in batch)
         report = None

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.scaling import decide, pd_to_score
+from models.scaling import decide_by_score, pd_to_score
 from pipelines.core.settings import Settings
 from pipelines.monitoring.day import MonitoringError, monitor_day
 from pipelines.monitoring.report import monitoring_summary_markdown
@@ -64,7 +64,7 @@ def test_score_psi_ignores_rounded_points_on_tied_pds(settings: Settings,
     sqlite_wh.upsert("scores", pd.DataFrame({
         "application_id": [f"A{i:09d}" for i in range(pds.size)], "model_version": "4",
         "role": "champion", "model_name": "creditflow-pd", "business_date": pd.Timestamp(DAY),
-        "pd": pds, "score": points, "decision": decide(points, 570.0, 535.0), "run_id": "t",
+        "pd": pds, "score": points, "decision": decide_by_score(points, 570.0, 535.0), "run_id": "t",
         "scored_at": pd.Timestamp(DAY)}))
     result = monitor_day(settings, sqlite_wh, DAY, ref, CHAMPION)
     psi = result.metrics.set_index("metric").loc["score_psi"]

@@ -37,7 +37,7 @@ from models.calibration import Calibrator
 from models.fit import fit_booster
 from models.pd_model import PDModel
 from models.registry import build_reference, client_for
-from models.scaling import decide, pd_to_score
+from models.scaling import decide_by_score, pd_to_score
 from pipelines.core.settings import Settings
 from pipelines.monitoring.context import MonitorResult
 from pipelines.monitoring.day import monitor_day
@@ -139,7 +139,7 @@ def _write_scores(wh: Warehouse, book: Book, champion: Champion, start: date) ->
         "application_id": apps["application_id"].to_numpy(), "model_version": "1",
         "role": "champion", "model_name": MODEL,
         "business_date": apps["business_date"].to_numpy(), "pd": p, "score": points,
-        "decision": decide(points, 570.0, 535.0), "run_id": "fixture",
+        "decision": decide_by_score(points, 570.0, 535.0), "run_id": "fixture",
         "scored_at": pd.Timestamp("2024-01-01")}))
 
 

@@ -53,7 +53,7 @@ from models.registry import (
     register_pd_model,
     start_run,
 )
-from models.scaling import decide, pd_to_score
+from models.scaling import decide_by_score, pd_to_score
 from pipelines.core.settings import Settings
 from pipelines.monitoring.alerts import _CLAIM_GRACE_S, send_alert
 from pipelines.promotion.audit import INTERRUPTED, PROMOTING
@@ -516,7 +516,7 @@ def monitoring_world(wh: Warehouse, tmp: Path) -> dict[str, Any]:
         "application_id": [f"M{i:06d}" for i in range(pds.size)], "model_version": "4",
         "role": "champion", "model_name": NAME,
         "business_date": pd.Timestamp(MONITOR_DAY) - pd.to_timedelta(np.arange(800) % 14, "D"),
-        "pd": pds, "score": points, "decision": decide(points, 570.0, 535.0), "run_id": "seed",
+        "pd": pds, "score": points, "decision": decide_by_score(points, 570.0, 535.0), "run_id": "seed",
         "scored_at": pd.Timestamp(MONITOR_DAY)}))
     return {"day": MONITOR_DAY.isoformat(), "reference": str(path), "champion": CHAMPION}
 

@@ -29,7 +29,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from models.registry import RegistryError, aliases, client_for
-from models.scaling import decide, pd_to_score
+from models.scaling import decide_by_score, pd_to_score
 from pipelines.champion import current_champion
 from pipelines.core.errors import CreditflowError
 from pipelines.core.settings import Settings
@@ -193,7 +193,7 @@ def scored_days(wh: Warehouse, *days: date) -> None:
             "application_id": [f"M{day:%m%d}{i:05d}" for i in range(pds.size)],
             "model_version": "4", "role": "champion", "model_name": MODEL,
             "business_date": pd.Timestamp(day), "pd": pds, "score": points,
-            "decision": decide(points, 570.0, 535.0), "run_id": "t",
+            "decision": decide_by_score(points, 570.0, 535.0), "run_id": "t",
             "scored_at": pd.Timestamp(day)}))
 
 

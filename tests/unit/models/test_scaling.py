@@ -10,7 +10,7 @@ import pytest
 from models.scaling import (
     ScalingError,
     cutoff_for_approval_rate,
-    decide,
+    decide_by_score,
     factor_offset,
     pd_to_score,
     score_to_pd,
@@ -62,16 +62,16 @@ def test_bad_parameters_raise():
 
 
 def test_decide_boundaries():
-    d = decide([534.99, 535.0, 569.99, 570.0, 700.0], approve_at=570, decline_below=535)
+    d = decide_by_score([534.99, 535.0, 569.99, 570.0, 700.0], approve_at=570, decline_below=535)
     assert list(d) == ["decline", "review", "review", "approve", "approve"]
     with pytest.raises(ScalingError, match="decline_below"):
-        decide([600], approve_at=500, decline_below=550)
+        decide_by_score([600], approve_at=500, decline_below=550)
     with pytest.raises(ScalingError, match="NaN"):
-        decide([np.nan], 570, 535)
+        decide_by_score([np.nan], 570, 535)
 
 
 def test_decide_without_review_band():
-    assert list(decide([549, 550, 551], approve_at=550, decline_below=550)) == [
+    assert list(decide_by_score([549, 550, 551], approve_at=550, decline_below=550)) == [
         "decline", "approve", "approve"]
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.validation.batch_checks import evaluate
+from pipelines.validation.batch_checks import evaluate_expectation
 
 
 def gx_results(frame: pd.DataFrame, expectations: list[Any]) -> list[Any]:
@@ -76,7 +76,7 @@ def config_key(result: Any) -> str:
 def test_same_verdicts_as_gx_engine(seed: int) -> None:
     frame = random_frame(seed)
     mostly = [1.0, 0.9, 0.5][seed % 3]
-    ours = [evaluate(e, frame) for e in expectations(frame, mostly)]
+    ours = [evaluate_expectation(e, frame) for e in expectations(frame, mostly)]
     theirs = gx_results(frame, expectations(frame, mostly))
     assert len(theirs) == len(ours)
     by_config = {config_key(r): r for r in ours}
@@ -91,14 +91,14 @@ def test_same_verdicts_as_gx_engine(seed: int) -> None:
 
 def test_missing_column_fails_without_error() -> None:
     frame = pd.DataFrame({"a": [1, 2]})
-    result = evaluate(gxe.ExpectColumnToExist(column="b"), frame)
+    result = evaluate_expectation(gxe.ExpectColumnToExist(column="b"), frame)
     assert result.success is False
-    assert evaluate(gxe.ExpectColumnToExist(column="a"), frame).success is True
+    assert evaluate_expectation(gxe.ExpectColumnToExist(column="a"), frame).success is True
 
 
 def test_unique_counts_every_copy_and_ignores_nulls() -> None:
     frame = pd.DataFrame({"k": ["x", "x", "y", None, None]})
-    result = evaluate(gxe.ExpectColumnValuesToBeUnique(column="k"), frame)
+    result = evaluate_expectation(gxe.ExpectColumnValuesToBeUnique(column="k"), frame)
     assert result.success is False
     assert result.result["unexpected_count"] == 2
     assert result.result["missing_count"] == 2
