@@ -8,6 +8,7 @@ before anything is built, as is nesting deeper than any of them needs and a file
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -48,3 +49,14 @@ def load_yaml(text: str) -> Any:
         raise
     except yaml.YAMLError as exc:  # one line, and a scanner error quotes the offending line,
         raise yaml.YAMLError(short(" ".join(str(exc).split()), 300)) from None  # however long
+
+
+def load_yaml_file(path: Path, error: type[Exception], what: str) -> Any:
+    """A user's YAML file, loaded as ``load_yaml`` does; a missing, undecodable or invalid file
+    raises ``error`` with ``what`` (e.g. "mapping file") and the path."""
+    if not path.is_file():
+        raise error(f"{what} not found: {path}")
+    try:
+        return load_yaml(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise error(f"{what} {path} is not valid YAML: {exc}") from None

@@ -20,10 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pipelines.core.errors import CreditflowError, short
-from pipelines.core.yaml_input import load_yaml
+from pipelines.core.yaml_input import load_yaml_file
 from pipelines.warehouse import schema
 
 KINDS = ("applications", "loans", "repayments")
@@ -100,12 +98,7 @@ def load_mapping(path: Path | None, kind: str) -> Mapping:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise MappingError(f"mapping file not found: {path}")
-    try:
-        raw = load_yaml(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise MappingError(f"mapping file {path} is not valid YAML: {exc}") from None
+    raw = load_yaml_file(path, MappingError, "mapping file")
     if not isinstance(raw, dict):
         raise MappingError(f"mapping file {path}: expected a mapping at the top level")
     return raw

@@ -35,12 +35,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from pipelines.core.errors import CreditflowError
 from pipelines.core.settings import PROJECT_ROOT, Settings
 from pipelines.core.text import key_text, record_keys
-from pipelines.core.yaml_input import load_yaml
+from pipelines.core.yaml_input import load_yaml_file
 from pipelines.warehouse import schema
 
 KINDS = ("applications", "loans", "repayments", "features", "scores")
@@ -114,12 +113,7 @@ def suite_path(kind: str, settings: Settings) -> Path:
 def load_suite(kind: str, settings: Settings) -> Suite:
     """Read and check one suite; every error names the file and the offending entry."""
     path = suite_path(kind, settings)
-    if not path.is_file():
-        raise SuiteError(f"suite file not found: {path}")
-    try:
-        raw = load_yaml(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise SuiteError(f"suite {path} is not valid YAML: {exc}") from None
+    raw = load_yaml_file(path, SuiteError, "suite file")
     where = str(path)
     _only(raw, _TOP_KEYS, where)
     raw = _resolve(raw, settings, where)
