@@ -151,6 +151,50 @@ def test_deployed_crons_schedule_runs_and_a_missing_day_is_caught_up(
         "applications", "business_date = :d", {"d": date(2025, 6, 2)})
     assert wh.execute("SELECT status FROM run_locks WHERE kind = 'score' AND "
                       "business_date = '2025-06-02'").scalar_one() == "completed"
+    _same_trigger_starts_one_retraining(env)
+
+
+_RETRAIN_TWICE = """
+import json
+from datetime import date
+from dataclasses import replace
+from prefect import flow
+from flows.common import flow_settings
+from flows.monitoring import start_retraining
+from pipelines.monitoring.policy import decide_retrain
+from pipelines.monitoring.retrain_rules import PolicyInputs
+from pipelines.warehouse.engine import warehouse_for
+
+@flow(name="monitoring-probe")
+def probe() -> list:
+    s = flow_settings()
+    wh, day, seen = warehouse_for(s.warehouse), date(2025, 6, 29), PolicyInputs(score_psi=9.9)
+    first = decide_retrain(s, wh, day, seen)
+    launches = [start_retraining(s, day, first)]
+    # a process killed between the launch and its record: Prefect's idempotency key holds
+    launches.append(start_retraining(s, day, replace(first, launched=None)))
+    launches.append(start_retraining(s, day, decide_retrain(s, wh, day, seen)))  # a rerun
+    return launches
+
+print(json.dumps(probe()))
+"""
+
+
+def _same_trigger_starts_one_retraining(env: dict[str, str]) -> None:
+    """Monitoring's trigger through the real deployment: the same day's trigger, relaunched
+    after a lost record and decided again by a rerun, starts one retraining run."""
+    probe_env = {**env, "CREDITFLOW_PREFECT_API_URL": env["PREFECT_API_URL"]}
+    done = subprocess.run([sys.executable, "-c", _RETRAIN_TWICE], env=probe_env,
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    launches = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len({launch["flow_run_id"] for launch in launches}) == 1, launches
+    assert launches[2]["already_started"] is True
+    deployment = _api(env, "/deployments/filter", {"deployments": {"name": {
+        "any_": ["retraining"]}}})[0]
+    runs = _api(env, "/flow_runs/filter", {"flow_runs": {"deployment_id": {
+        "any_": [deployment["id"]]}}})
+    assert [r["id"] for r in runs] == [launches[0]["flow_run_id"]]
 
 
 def copy_applications(wh: Warehouse, day: date, n: int = 3) -> None:
