@@ -16,6 +16,7 @@ import re
 import socket
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -141,8 +142,12 @@ class TrackedRun:
         missing = frame.isna().to_numpy()
         rows = sorted(set(range(min(len(frame), 1000)))
                       | set(missing.argmax(axis=0)[missing.any(axis=0)].tolist()))
-        entity = mlflow.data.from_pandas(frame.iloc[rows], source=DescribedSource(dict(source)),
-                                         name=name, digest=digest)._to_mlflow_entity()
+        with warnings.catch_warnings():  # the label is an integer column: MLflow warns that
+            # integers cannot hold missing values, a hint for model signatures, not datasets
+            warnings.filterwarnings("ignore", message=".*Inferred schema contains integer")
+            entity = mlflow.data.from_pandas(
+                frame.iloc[rows], source=DescribedSource(dict(source)), name=name,
+                digest=digest)._to_mlflow_entity()
         entity = DatasetEntity(entity.name, digest, entity.source_type, entity.source,
                                entity.schema, json.dumps({"num_rows": len(frame),
                                                           "num_elements": int(frame.size)}))
