@@ -83,10 +83,12 @@ def load_mapping(path: Path | None, kind: str) -> Mapping:
         raise MappingError(f"mapping file {path} is for kind '{short(raw['kind'], 40)}', "
                            f"not '{kind}'")
     where = f"mapping file {path}"
+    _known_entries(raw, _TOP_ENTRIES, where)
     columns = _names(raw.get("columns") or {}, "columns", where)
     extra = raw.get("extra_features") or {}
     if not isinstance(extra, dict):
         raise MappingError(f"{where}: extra_features must map numeric/categorical to lists")
+    _known_entries(extra, _EXTRA_ENTRIES, f"{where}: extra_features")
     target = raw.get("target")
     mapping = Mapping(
         kind=kind, columns=columns,
@@ -95,6 +97,19 @@ def load_mapping(path: Path | None, kind: str) -> Mapping:
         extra_categorical=_listed(extra.get("categorical"), "extra_features.categorical", where))
     _check_names(mapping, where)
     return mapping
+
+
+_TOP_ENTRIES = ("kind", "columns", "target", "extra_features")
+_EXTRA_ENTRIES = ("numeric", "categorical")
+
+
+def _known_entries(raw: dict, allowed: tuple[str, ...], where: str) -> None:
+    """A misspelt entry (``colums:``) would otherwise be ignored, and the file load with none
+    of the columns it meant to map."""
+    unknown = sorted(str(k) for k in raw if str(k) not in allowed)
+    if unknown:
+        raise MappingError(f"{where}: unknown entry {', '.join(short(k, 40) for k in unknown)} "
+                           f"(allowed: {', '.join(allowed)})")
 
 
 def _read(path: Path) -> dict[str, Any]:

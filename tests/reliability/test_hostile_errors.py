@@ -141,6 +141,19 @@ def test_a_malformed_mapping_names_the_key_and_what_it_expects(
     assert str(err.value) in one_line_error(result, 1)
 
 
+@pytest.mark.parametrize(("mapping", "where", "entry"), [
+    ({"colums": {"application_id": "app_ref"}}, "", "colums"),
+    ({"kind": "applications", "tagret": "defaulted"}, "", "tagret"),
+    ({"extra_features": {"numerics": ["months_at_address"]}}, ": extra_features", "numerics"),
+])
+def test_a_misspelt_mapping_entry_is_refused_not_ignored(
+        home: Path, tmp_path: Path, mapping: dict, where: str, entry: str) -> None:
+    path = tmp_path / "mapping.yaml"
+    path.write_text(yaml.safe_dump(mapping))
+    with pytest.raises(MappingError, match=rf"{where}: unknown entry {entry} \(allowed: "):
+        load_mapping(path, "applications")
+
+
 # -- 10. usage errors ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args", [
