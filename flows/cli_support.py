@@ -99,8 +99,8 @@ def run(action: Callable[[Settings], dict[str, Any]], as_json: bool, debug: bool
         print_summary(summary)
     if summary.get("ok") is False:  # a verdict, not a crash (e.g. a rejected batch): exit 1
         if not as_json:
-            console.print(f"[red]error:[/red] {summary.get('error', '')}", highlight=False,
-                          soft_wrap=True)
+            console.print(f"[red]error:[/red] {escape(str(summary.get('error', '')))}",
+                          highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
 

@@ -43,6 +43,8 @@ def stop_temporary_api_with_this_process() -> None:
     """Tie Prefect's temporary API server (a child process of about 230 MB, started when
     no PREFECT_API_URL is set) to this process: a killed run must not leave it behind. One
     small watchdog process per server, started the first time a flow sees the server."""
+    if "prefect.server.api.server" not in sys.modules:  # no temporary server in this process
+        return
     from prefect.server.api.server import SubprocessASGIServer
 
     for server in list(SubprocessASGIServer._instances.values()):

@@ -27,7 +27,8 @@ from prefect.task_runners import TaskRunner
 
 from flows.common import IO_RETRIES, alert_on_failure, current_run_id, flow_settings, scheduled_date
 from pipelines.core.errors import CreditflowError
-from pipelines.core.settings import Settings
+from pipelines.core.settings import Settings, redact
+from pipelines.monitoring.alerts import send_alert
 from pipelines.scoring.chunks import Chunk, ChunkContext, ChunkOutput, score_chunk, sequential
 from pipelines.scoring.models import ScoringError, load_models
 from pipelines.scoring.run import score_day
@@ -90,27 +91,35 @@ def daily_scoring(business_date: date | None = None, force: bool = False,
     settings = flow_settings()
     day = scheduled_date(business_date)
     mapper = on_task_runner if parallel else sequential
+    models = cache(lambda: load_models(settings))  # once for the day and any caught up
     if business_date is None:  # unattended: first the days an earlier run could not score
-        catch_up(settings, day, mapper)
+        catch_up(settings, day, mapper, models)
     result = score_day(settings, warehouse_for(settings.warehouse), day, force=force,
-                       run_id=current_run_id(), map_chunks=mapper)
+                       run_id=current_run_id(), map_chunks=mapper, models=models)
     _log(result)
     create_markdown_artifact(day_summary_markdown(result), key=f"scoring-{day.isoformat()}",
                              description=f"daily scoring {day}")
     return result.summary()
 
 
-def catch_up(settings: Settings, day: date, mapper: Any) -> list[ScoreResult]:
+def catch_up(settings: Settings, day: date, mapper: Any,
+             models: Any = None) -> list[ScoreResult]:
     """Score the dates before ``day`` (``scoring.catch_up_days``) whose applications arrived
-    after their own run found nothing: a day refused as not loaded is not lost."""
+    after their own run found nothing: a day refused as not loaded is not lost. A date that
+    fails again (a rejected batch) raises its own alert and does not hold back the others."""
     wh = warehouse_for(settings.warehouse)
     parent = current_run_id() or "catch-up"
     results = []
     for missed in unscored_dates(wh, day, settings.scoring.catch_up_days):
         get_run_logger().warning("business date %s has applications but no completed scoring "
                                  "run: scoring it now", missed)
-        results.append(score_day(settings, wh, missed, run_id=f"{parent}:{missed.isoformat()}",
-                                 map_chunks=mapper))
+        try:
+            results.append(score_day(settings, wh, missed, models=models, map_chunks=mapper,
+                                     run_id=f"{parent}:{missed.isoformat()}"))
+        except CreditflowError as exc:
+            send_alert(settings, wh, "scoring_catch_up_failed", missed, redact(
+                f"business date {missed} could not be caught up: {exc}")[:2000], "error")
+            continue
         _log(results[-1])
     return results
 

@@ -2,9 +2,10 @@
 it, monitoring compares the day against its training-window reference sample, promotion judges
 a challenger against it.
 
-One error type: ``NoChampionError`` when there is no champion or it cannot be loaded. A registry
-that cannot be reached is not that: ``models.registry.RegistryError`` passes through, since a
-retry may cure it.
+One error type: ``NoChampionError`` when there is no champion alias or its version cannot be
+loaded (the registry reports a store failure while loading the same way as missing files, so
+that counts too). A registry that cannot be reached when the alias is read is not that:
+``models.registry.RegistryError`` passes through, since a retry may cure it.
 """
 
 from __future__ import annotations

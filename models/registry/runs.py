@@ -233,13 +233,15 @@ def _owner(pid: int) -> str | None:
 def settle_abandoned_runs(tracking_uri: str, experiment_id: str) -> list[str]:
     """Mark FAILED (with the reason as a tag) every RUNNING run of the experiment whose owner
     process on this machine is gone: a SIGKILLed training leaves its run RUNNING for ever
-    otherwise. Runs of other machines, or without an owner tag, are left as they are."""
+    otherwise. Runs of other machines, or without a readable owner tag, are left as they are.
+    One indexed query of the RUNNING runs (a few milliseconds), so it runs at every start."""
     client, here = client_for(tracking_uri), socket.gethostname() + ":"
     settled = []
     for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'",
                                   max_results=200):
         owner = run.data.tags.get(OWNER_TAG, "")
-        if not owner.startswith(here) or _owner(int(owner.split(":")[1])) == owner:
+        pid = owner.split(":")[1] if owner.startswith(here) and owner.count(":") >= 2 else ""
+        if not pid.isdigit() or _owner(int(pid)) == owner:
             continue
         client.set_tag(run.info.run_id, SETTLED_TAG,
                        f"failed: its process ({owner}) died while the run was RUNNING; settled "

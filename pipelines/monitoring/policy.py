@@ -3,7 +3,7 @@ recorded, once per episode.
 
 The decision is recorded in ``run_manifest`` (kind ``retrain_trigger``, run id
 ``retrain-trigger-<date>``) so the cool-down survives restarts: a trigger within
-``retrain_cooldown_days`` business days after an earlier one is recorded as ``suppressed`` and
+``retrain_cooldown_days`` calendar days after an earlier one is recorded as ``suppressed`` and
 does not fire. Deciding a day twice gives the same answer and the same run id, which the
 launcher can pass on as an idempotency key so a rerun does not start a second training.
 """

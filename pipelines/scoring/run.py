@@ -55,6 +55,7 @@ from pipelines.scoring.models import (
 )
 from pipelines.scoring.summary import DECISIONS, ScoreResult
 from pipelines.validation.gate import BatchRejected, GateResult, record_gate, run_gate
+from pipelines.warehouse.book import latest_business_date
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.scoring import (
     Connection,
@@ -62,7 +63,6 @@ from pipelines.warehouse.scoring import (
     delete_scores,
     finish_lock,
     is_lock_timeout,
-    latest_application_date,
     settle_abandoned,
     take_lock,
     write_manifest,
@@ -229,7 +229,7 @@ def _refuse_unloaded_day(wh: Warehouse, business_date: date, conn: Connection) -
     """A date with no applications is complete only once the feed holds a later date (a
     holiday, a closed branch); before that its applications may simply not be loaded yet, and
     locking it as done would lose the day for good."""
-    latest = latest_application_date(wh, conn)
+    latest = latest_business_date(wh, conn)
     if latest is None or latest <= business_date:
         raise DayNotLoadedError(
             f"{business_date}: no applications loaded for this business date yet (latest "

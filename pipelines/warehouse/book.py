@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, inspect, select
+from sqlalchemy import Connection, func, inspect, select
 
 from pipelines.warehouse import schema
 from pipelines.warehouse.engine import Warehouse
@@ -42,9 +42,10 @@ def loans_ever_90_plus(wh: Warehouse) -> int:
     return int(bad)
 
 
-def latest_business_date(wh: Warehouse) -> date | None:
-    """The newest business date of an application (None in an empty warehouse)."""
-    latest = wh.execute("SELECT MAX(business_date) FROM applications").scalar_one()
+def latest_business_date(wh: Warehouse, conn: Connection | None = None) -> date | None:
+    """The newest business date of an application (None in an empty warehouse); ``conn``
+    reads inside a caller's transaction (scoring, under the date's lock)."""
+    latest = wh.execute("SELECT MAX(business_date) FROM applications", conn=conn).scalar_one()
     return None if latest is None else pd.Timestamp(latest).date()
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from pipelines.warehouse.engine import Warehouse
 
 __all__ = ["KIND", "Connection", "application_ids", "day_completed", "delete_scores",
-           "finish_lock", "is_lock_timeout", "latest_application_date", "manifest_rows",
+           "finish_lock", "is_lock_timeout", "manifest_rows",
            "settle_abandoned", "take_lock", "unscored_dates", "write_manifest"]
 
 KIND = "score"  # the scoring stage's kind in run_locks and run_manifest
@@ -42,12 +42,6 @@ def application_ids(wh: Warehouse, business_date: date) -> Iterator[str]:
     with wh.engine.connect().execution_options(stream_results=True) as conn:
         for (app_id,) in conn.execute(sql, {"d": business_date}):
             yield app_id
-
-
-def latest_application_date(wh: Warehouse, conn: Connection) -> date | None:
-    """The latest business date the feed holds applications for (None on an empty feed)."""
-    latest = wh.execute("SELECT MAX(business_date) FROM applications", conn=conn).scalar_one()
-    return None if latest is None else pd.Timestamp(latest).date()
 
 
 def unscored_dates(wh: Warehouse, before: date, days: int) -> list[date]:

@@ -275,3 +275,31 @@ def test_idempotent_on_postgres(pg_settings: Settings, pg_wh: Warehouse) -> None
     replaced = day_scores(pg_wh, PG_DAY)
     pd.testing.assert_frame_equal(replaced.drop(columns=VOLATILE), rows.drop(columns=VOLATILE))
     assert manifest_rows(pg_wh, PG_DAY)["status"].tolist() == ["completed", "completed"]
+
+
+def test_a_missed_day_that_fails_again_alerts_and_does_not_hold_back_the_others(
+        trained_settings: Settings, prefect_harness: None) -> None:
+    """The scheduled run's catch-up: a missed date whose batch is rejected again raises its own
+    alert and stays unscored; the other missed dates are scored."""
+    from prefect import flow
+
+    from flows.scoring import catch_up
+    from pipelines.scoring.chunks import sequential
+
+    wh = Warehouse.from_settings(trained_settings)
+    missed = unscored_dates(wh, DAY, 7)
+    bad = missed[0]
+    wh.execute("UPDATE applications SET bureau_score = 9999 WHERE business_date = :d",
+               {"d": bad})  # every row off the scale: the day's batch is rejected
+
+    @flow(name="catch-up-probe")
+    def probe() -> list[ScoreResult]:
+        return catch_up(trained_settings, DAY, sequential)
+
+    results = probe()
+    assert len(missed) > 2 and [r.business_date for r in results] == missed[1:]
+    assert all(r.status == "completed" for r in results)
+    assert unscored_dates(wh, DAY, 7) == [bad]
+    alert = wh.read("alerts", "condition_key = 'scoring_catch_up_failed'")
+    assert pd.to_datetime(alert["business_date"]).dt.date.tolist() == [bad]
+    assert "could not be caught up" in alert["message"].iloc[0]
