@@ -66,9 +66,14 @@ REPAYMENT_COLUMNS: dict[str, str] = {
     "status": "str",
 }
 DPD_BUCKETS = ["current", "1-30", "31-60", "61-90", "90+", "charge-off"]
-LOAN_STATUSES = ["open", "paid_off", "charged_off"]
-# Buckets that make a loan bad when reached inside the performance window.
+LOAN_STATUSES = ["open", "paid_off", "charged_off", "repossessed"]
+# Buckets that make a loan bad when reached inside the performance window (the configured
+# ``features.bad_bucket`` and worse), and statuses that make it bad at whatever bucket it is in:
+# an auto loan is often repossessed or charged off at 61-90 days.
 BAD_BUCKETS = ("90+", "charge-off")
+BAD_STATUSES = ("charged_off", "repossessed")
+# Statuses that close a loan's tape: a tape that stops without one is unobserved, not good.
+CLOSING_STATUSES = ("paid_off", "charged_off", "repossessed")
 
 _SQL_TYPES = {"str": String(64), "datetime": DateTime, "date": Date, "float": Float,
               "int": Integer}
