@@ -28,7 +28,7 @@ Applications without a dealer id get NaN for both dealer features.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +52,8 @@ class FeatureConfig:
     dealer_prior_strength: float = 50.0
     base_rate: float = 0.06
     leakage_denylist: tuple[str, ...] = ()
+    allowed_policy_outputs: tuple[str, ...] = ()
+    dealer_recent_months: int = 12
 
     def __post_init__(self) -> None:
         if self.performance_window_months < 1:
@@ -61,6 +63,9 @@ class FeatureConfig:
             raise ValueError(f"dealer_prior_strength must be > 0, got {self.dealer_prior_strength}")
         if not 0.0 < self.base_rate < 1.0:
             raise ValueError(f"base_rate must be in (0, 1), got {self.base_rate}")
+        if self.dealer_recent_months < 1:
+            raise ValueError("dealer_recent_months must be at least 1, got "
+                             f"{self.dealer_recent_months}")
 
 
 class LeakageError(ValueError):
@@ -76,9 +81,17 @@ class FeatureInputError(ValueError):
 
 
 def check_leakage(columns: Iterable[str], specs: Sequence[FeatureSpec],
-                  denylist: Sequence[str]) -> None:
-    """Refuse denylisted columns in the input frame or in any feature's application sources.
-    Matching ignores case: a tape's ``Balance`` is as leaky as ``balance``."""
+                  denylist: Sequence[str], allowed_policy_outputs: Collection[str] = ()) -> None:
+    """Refuse denylisted columns in the input frame or in any feature's application sources,
+    and any feature marked as a policy output (the lender's own price or grade: circular as an
+    input) unless it is explicitly allowed. Matching ignores case: a tape's ``Balance`` is as
+    leaky as ``balance``."""
+    policy = sorted(s.name for s in specs if s.policy_output
+                    and s.name not in allowed_policy_outputs)
+    if policy:
+        raise LeakageError(f"feature(s) {', '.join(policy)} are policy outputs (set by the "
+                           "lender from an earlier risk grade), refused as model inputs unless "
+                           "listed in features.allowed_policy_outputs")
     denied = {str(d).casefold() for d in denylist}
     in_frame = sorted(str(c) for c in columns if str(c).casefold() in denied)
     in_specs = sorted({f"{s.name} <- {src}" for s in specs for src in s.sources
@@ -182,7 +195,7 @@ DERIVED: dict[str, Builder] = {
     "log_vehicle_price": lambda a: _log(_num(a, "vehicle_price")),
     "log_annual_income": lambda a: _log(_num(a, "annual_income")),
 }
-DEALER_FEATURES = ("dealer_bad_rate", "dealer_matured_loans")
+DEALER_FEATURES = ("dealer_bad_rate", "dealer_matured_loans_12m")
 
 
 def _categorical(apps: pd.DataFrame, spec: FeatureSpec) -> pd.Categorical:
@@ -286,22 +299,24 @@ def _portfolio_prior(tables: _DealerTables, t: np.ndarray, config: FeatureConfig
     return (tables.cum_bad[n] + k * config.base_rate) / (n + k)
 
 
-def _dealer_counts(tables: _DealerTables, left: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Matured and bad loan counts of each application's dealer at its time ``t``: an as-of
-    join of the per-dealer cumulative sums on the maturity time."""
+def _dealer_counts(tables: _DealerTables, left: pd.DataFrame,
+                   on: str = "t") -> tuple[np.ndarray, np.ndarray]:
+    """Matured and bad loan counts of each application's dealer at its time (column ``on``,
+    sorted): an as-of join of the per-dealer cumulative sums on the maturity time."""
     if tables.cum.empty:
         return np.zeros(len(left)), np.zeros(len(left))
-    joined = pd.merge_asof(left, tables.cum, left_on="t", right_on="mature_ts", by="dealer_id",
+    joined = pd.merge_asof(left, tables.cum, left_on=on, right_on="mature_ts", by="dealer_id",
                            direction="backward", allow_exact_matches=True)
     return (joined["n_cum"].fillna(0.0).to_numpy(), joined["b_cum"].fillna(0.0).to_numpy())
 
 
 def dealer_history(applications: pd.DataFrame, history: pd.DataFrame, as_of: pd.Timestamp,
                    config: FeatureConfig) -> pd.DataFrame:
-    """``dealer_bad_rate`` and ``dealer_matured_loans`` per application (input order)."""
+    """``dealer_bad_rate`` (every loan matured by ``t``) and ``dealer_matured_loans_12m`` (loans
+    matured in the ``dealer_recent_months`` before ``t``) per application (input order)."""
     n_apps = len(applications)
     out = pd.DataFrame({"dealer_bad_rate": np.full(n_apps, np.nan),
-                        "dealer_matured_loans": np.full(n_apps, np.nan)})
+                        "dealer_matured_loans_12m": np.full(n_apps, np.nan)})
     if "dealer_id" not in applications.columns or n_apps == 0:
         return out
     ts = as_datetime(applications["application_ts"]).to_numpy(dtype="datetime64[ns]")
@@ -315,11 +330,14 @@ def dealer_history(applications: pd.DataFrame, history: pd.DataFrame, as_of: pd.
                          "pos": np.flatnonzero(has_dealer)})
     left = left.sort_values("t", kind="stable")
     matured, bads = _dealer_counts(tables, left)
+    # t minus whole months keeps the order of t, so the frame stays sorted for the as-of join
+    left["t_recent"] = (pd.Series(left["t"]) - pd.DateOffset(months=config.dealer_recent_months))
+    matured_before, _ = _dealer_counts(tables, left, "t_recent")
     prior = _portfolio_prior(tables, left["t"].to_numpy(), config)
     k = config.dealer_prior_strength
     pos = left["pos"].to_numpy()
     out.loc[pos, "dealer_bad_rate"] = (bads + k * prior) / (matured + k)
-    out.loc[pos, "dealer_matured_loans"] = matured
+    out.loc[pos, "dealer_matured_loans_12m"] = matured - matured_before
     return out
 
 
@@ -337,7 +355,8 @@ def build_features(applications: pd.DataFrame, history: pd.DataFrame, as_of: pd.
     after
     ``as_of`` are ignored, and each application sees only loans matured by its own timestamp."""
     specs = feature_specs() if specs is None else list(specs)
-    check_leakage(applications.columns, specs, config.leakage_denylist)
+    check_leakage(applications.columns, specs, config.leakage_denylist,
+                  config.allowed_policy_outputs)
     _check_inputs(applications, history)
     as_of = pd.Timestamp(as_of) if as_of is not None else pd.NaT
     if pd.isna(as_of) or as_of.tzinfo is not None:

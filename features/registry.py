@@ -8,6 +8,14 @@ Sources are application columns by bare name. Dealer history is computed from *e
 outcomes, point-in-time filtered by the builder; those sources are written ``table.column`` so they
 are told apart from the application's own fields (the denylist applies to the application's own).
 
+Two flags keep a lender's decisions defensible. ``policy_output``: the feature is set by the
+lender's own pricing or policy from an earlier risk grade (the offered rate and what is derived
+from it); as a model input it is circular, so the leakage guard refuses it unless the
+configuration explicitly allows it (``features.allowed_policy_outputs``). ``fair_lending``: the
+feature is a prohibited basis (``prohibited_basis``, e.g. age) or a close proxy of one
+(``close_proxy``); it may only lower risk (monotone -1) or must be left out, and it is never
+named as an adverse-action reason.
+
 Category lists are copied from ``pipelines.warehouse.schema.CATEGORIES`` because this layer may not
 import
 pipelines; a test checks that the two agree.
@@ -16,12 +24,15 @@ pipelines; a test checks that the two agree.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 DEALER_HISTORY_SOURCES = ("dealer_id", "loans.dealer_id", "loans.origination_date",
                           "repayments.as_of_month", "repayments.dpd_bucket")
+
+
+FAIR_LENDING_FLAGS = ("", "prohibited_basis", "close_proxy")
 
 
 class FeatureRegistryError(ValueError):
@@ -37,6 +48,8 @@ class FeatureSpec:
     reason: str
     sources: tuple[str, ...]
     categories: tuple[str, ...] = ()
+    policy_output: bool = False
+    fair_lending: str = ""  # "", "prohibited_basis" or "close_proxy"
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -59,11 +72,28 @@ class FeatureSpec:
                 raise FeatureRegistryError(f"categorical feature '{self.name}' repeats a category")
         elif self.categories:
             raise FeatureRegistryError(f"float feature '{self.name}' cannot have categories")
+        self._check_fair_lending()
+
+    def _check_fair_lending(self) -> None:
+        if self.fair_lending not in FAIR_LENDING_FLAGS:
+            raise FeatureRegistryError(f"feature '{self.name}': fair_lending must be one of "
+                                       f"{FAIR_LENDING_FLAGS}, got {self.fair_lending!r}")
+        # a categorical cannot be ordered, so it can only be left out
+        if self.fair_lending and self.monotone != -1:
+            raise FeatureRegistryError(
+                f"feature '{self.name}' is a {self.fair_lending.replace('_', ' ')}: it may only "
+                "lower risk (monotone -1) or must be left out of the registry")
+
+    @property
+    def protected(self) -> bool:
+        """A prohibited basis or a close proxy: never an adverse-action reason."""
+        return bool(self.fair_lending)
 
 
 def _f(name: str, monotone: int, description: str, reason: str,
-       sources: tuple[str, ...] | None = None) -> FeatureSpec:
-    return FeatureSpec(name, "float", monotone, description, reason, sources or (name,))
+       sources: tuple[str, ...] | None = None, **flags: object) -> FeatureSpec:
+    return FeatureSpec(name, "float", monotone, description, reason, sources or (name,),
+                       **flags)  # type: ignore[arg-type]
 
 
 def _c(name: str, categories: Sequence[str], description: str, reason: str) -> FeatureSpec:
@@ -82,9 +112,11 @@ FEATURES: tuple[FeatureSpec, ...] = (
     _f("down_payment_share", -1, "Down payment / vehicle price",
        "Down payment small relative to vehicle price", ("down_payment", "vehicle_price")),
     _f("term_months", 0, "Loan term in months", "Loan term"),
+    # The offered rate is priced from the previous model's grade: a policy output, not an input.
     _f("rate_spread", +1,
        "Interest rate minus a fixed benchmark rate for the term (features.build.RATE_BENCHMARK)",
-       "Interest rate high for the loan term", ("interest_rate", "term_months")),
+       "Interest rate high for the loan term", ("interest_rate", "term_months"),
+       policy_output=True),
     # Vehicle.
     _f("vehicle_age_years", +1, "Vehicle age in years (0 for new)", "Age of the vehicle"),
     _f("is_used", +1, "1 if the vehicle is used, 0 if new", "Used vehicle",
@@ -104,14 +136,19 @@ FEATURES: tuple[FeatureSpec, ...] = (
     _f("open_trades", 0, "Number of open credit trades", "Number of open credit accounts"),
     _f("employment_years", -1, "Years with the current employer",
        "Length of employment too short"),
-    _f("applicant_age", 0, "Applicant age in years", "Applicant age"),
+    # Regulation B: age may not count against an elderly applicant; here it may only lower risk.
+    _f("applicant_age", -1, "Applicant age in years (may only lower risk)", "Applicant age",
+       fair_lending="prohibited_basis"),
     # Dealer history: only loans matured before the application's timestamp (see build.py).
     _f("dealer_bad_rate", +1,
        "Dealer's bad rate over its loans matured before the application, smoothed toward the "
        "portfolio rate", "Loans through this dealer have performed poorly",
        DEALER_HISTORY_SOURCES),
-    _f("dealer_matured_loans", 0, "Number of the dealer's loans matured before the application",
-       "Dealer loan history volume", DEALER_HISTORY_SOURCES),
+    # A count over the last months, not since the start of the book: a cumulative count grows
+    # with the book's age and leaves its training range by construction.
+    _f("dealer_matured_loans_12m", 0,
+       "Number of the dealer's loans that matured in the 12 months before the application",
+       "Few loans through this dealer have a performance record", DEALER_HISTORY_SOURCES),
     # Categoricals, fixed category order.
     _c("housing", ("own", "mortgage", "rent", "other"), "Housing status", "Housing status"),
     _c("vehicle_segment", ("small", "compact", "midsize", "suv", "truck", "luxury"),
@@ -122,14 +159,15 @@ FEATURES: tuple[FeatureSpec, ...] = (
 
 
 def feature_specs(extra_numeric: Sequence[str] = (),
-                  extra_categorical: Mapping[str, Sequence[str]] | None = None
-                  ) -> list[FeatureSpec]:
-    """The built-in features plus a bring-your-own tape's declared extra columns.
+                  extra_categorical: Mapping[str, Sequence[str]] | None = None,
+                  allowed_policy_outputs: Collection[str] = ()) -> list[FeatureSpec]:
+    """The built-in features plus a bring-your-own tape's declared extra columns. A policy
+    output is left out unless named in ``allowed_policy_outputs``.
 
     Extras have no known direction (monotone 0) and read their own column. The categories of an
     extra categorical are fixed here (e.g. the sorted values seen in the training window) so the
     model sees the same encoding at scoring time."""
-    specs = list(FEATURES)
+    specs = [s for s in FEATURES if not s.policy_output or s.name in allowed_policy_outputs]
     for name in extra_numeric:
         specs.append(FeatureSpec(name, "float", 0, f"Lender-supplied numeric feature '{name}'",
                                  f"{name} value", (name,)))
@@ -147,3 +185,13 @@ def feature_specs(extra_numeric: Sequence[str] = (),
 def monotone_constraints(specs: Sequence[FeatureSpec]) -> dict[str, int]:
     """``{feature: direction}`` in spec order, as XGBoost's ``monotone_constraints`` accepts."""
     return {s.name: s.monotone for s in specs}
+
+
+def policy_outputs() -> list[str]:
+    """Built-in features set by the lender's own pricing or policy."""
+    return [s.name for s in FEATURES if s.policy_output]
+
+
+def protected_features() -> list[str]:
+    """Built-in prohibited bases and close proxies: never an adverse-action reason."""
+    return [s.name for s in FEATURES if s.protected]

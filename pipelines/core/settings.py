@@ -85,6 +85,12 @@ class FeatureSettings(BaseModel):
             "bureau_score_current", "refreshed_bureau_score", "outcome_date", "bad", "target",
         ]
     )
+    # Features set by the lender's own pricing (features.registry policy_output) that may still
+    # be model inputs; empty: none is (the offered rate is priced from the last model's grade).
+    allowed_policy_outputs: list[str] = Field(default_factory=list)
+    # dealer experience counts the dealer's loans matured in this many months before the
+    # application: a count over the whole book would grow with its age
+    dealer_recent_months: int = Field(default=12, ge=1)
 
 
 class TrainingSettings(BaseModel):
@@ -117,6 +123,9 @@ class ScoringSettings(BaseModel):
     decline_below: float = 535.0
     target_approval_rate: float | None = None
     reason_codes: int = 3
+    # The adverse-action reason-code table a compliance officer edits (code, notice text, the
+    # features it covers); default: the project's reason_codes.yaml
+    reason_codes_file: Path | None = None
     exact_contributions: bool = True
     chunk_rows: int = 100_000
     dask_address: str | None = None
@@ -135,6 +144,11 @@ class PromotionSettings(BaseModel):
     ece_tolerance: float = 0.01
     max_approval_rate_shift: float = 0.05
     oot_months: int = 3
+    # Absolute gates, the first model included (models.promotion_rules.absolute_rules):
+    min_baseline_auc_uplift: float = 0.01  # OOT AUC above the logistic baseline's, same window
+    max_ece: float = 0.03  # expected calibration error on the promotion window
+    max_mean_pd_gap: float = 0.25  # |mean PD / realised bad rate - 1| on that window
+    reason_sample_rows: int = 1_000  # rows whose reasons both models give (reason stability)
 
 
 class MonitoringSettings(BaseModel):
@@ -143,7 +157,8 @@ class MonitoringSettings(BaseModel):
     psi_bins: int = 10
     psi_epsilon: float = 1e-4
     psi_bands: tuple[float, float] = (0.10, 0.25)
-    trend_features: list[str] = Field(default_factory=lambda: ["dealer_matured_loans"])
+    trend_features: list[str] = Field(default_factory=list)
+    max_out_of_range_share: float = 0.05  # a feature's scoring values outside its training range
     drift_share_threshold: float = 0.3
     evidently_sample_rows: int = 5_000
     evidently_method: str | None = None
@@ -169,6 +184,13 @@ class MonitoringSettings(BaseModel):
     dealer_alpha: float = 0.01
     dealer_min_events: int = 5
     retrain_cooldown_days: int = 30
+    # Fair-lending report (models.fairness): age bands start at these ages (the first band from
+    # the youngest applicant), proxy segments among the application columns present
+    age_bands: list[int] = Field(default_factory=lambda: [25, 35, 45, 62])
+    fairness_segments: list[str] = Field(
+        default_factory=lambda: ["dealer_region", "dealer_channel", "housing"])
+    adverse_impact_floor: float = 0.8  # a group's approval rate / the most favoured group's
+    fairness_min_group_rows: int = 100  # smaller groups are reported without a verdict
     experiment_name: str = "monitoring"
 
 

@@ -42,15 +42,16 @@ def build_window_features(settings: Settings, wh: Warehouse, apps: pd.DataFrame,
     """The champion's features for the window, with ``features.build_features`` exactly as
     scoring builds them. Extra (bring-your-own) features take their kind and categories from
     the reference; dealer history is loaded only if the champion uses it."""
-    from features import build_features, feature_specs
+    from features import FEATURES, build_features, feature_specs
     from features.build import DEALER_FEATURES, HISTORY_COLUMNS
     from pipelines.warehouse.history import business_day_end, feature_config, feature_history
 
-    known = {s.name for s in feature_specs()}
+    known = {s.name for s in FEATURES}
     extra = [f for f in names if f not in known]
     extra_cat = {f: [str(c) for c in reference[f].dtype.categories] for f in extra
                  if isinstance(reference[f].dtype, pd.CategoricalDtype)}
-    specs = feature_specs([f for f in extra if f not in extra_cat], extra_cat)
+    specs = feature_specs([f for f in extra if f not in extra_cat], extra_cat,
+                          allowed_policy_outputs=names)
     by_name = {s.name: s for s in specs}
     specs = [by_name[f] for f in names]
     if any(f in DEALER_FEATURES for f in names):

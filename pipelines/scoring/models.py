@@ -78,7 +78,9 @@ def model_specs(model: PDModel) -> list[FeatureSpec]:
     extras = [n for n in model.feature_names if n not in builtin]
     numeric = [n for n in extras if model.feature_dtypes.get(n) != CATEGORY]
     categorical = {n: model.categories.get(n, []) for n in extras if n not in numeric}
-    return feature_specs(numeric, categorical)
+    # a policy output the model was trained on is built for it; the leakage guard still
+    # refuses it unless the configuration allows it
+    return feature_specs(numeric, categorical, allowed_policy_outputs=model.feature_names)
 
 
 def check_signature(model: PDModel) -> None:

@@ -81,7 +81,7 @@ def load_training_set(settings: Settings, wh: Warehouse, windows: Windows) -> Tr
                                 settings.features.performance_window_months)
     numeric, categorical = infer_extra_features(
         apps[window_of(apps["business_date"], windows) == "train"])
-    specs = feature_specs(numeric, categorical)
+    specs = feature_specs(numeric, categorical, settings.features.allowed_policy_outputs)
     X_all = build_features(apps, outcomes, as_of, feature_config(settings), specs)
     which = window_of(apps["business_date"], windows).to_numpy()
     bad = labels["bad"].to_numpy()

@@ -52,7 +52,9 @@ def feature_config(settings: Settings) -> FeatureConfig:
     f = settings.features
     return FeatureConfig(performance_window_months=f.performance_window_months,
                          dealer_prior_strength=f.dealer_prior_strength, base_rate=f.base_rate,
-                         leakage_denylist=tuple(f.leakage_denylist))
+                         leakage_denylist=tuple(f.leakage_denylist),
+                         allowed_policy_outputs=tuple(f.allowed_policy_outputs),
+                         dealer_recent_months=f.dealer_recent_months)
 
 
 def _dates(df: pd.DataFrame, columns: tuple[str, ...] | list[str]) -> pd.DataFrame:

@@ -39,6 +39,9 @@ def history_frame(rows: list[tuple]) -> pd.DataFrame:
 
 
 NO_HISTORY = history_frame([])
+RATE = ("rate_spread",)  # a policy output, built here only because explicitly allowed
+WITH_RATE = {"config": FeatureConfig(allowed_policy_outputs=RATE),
+             "specs": feature_specs(allowed_policy_outputs=RATE)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -51,7 +54,7 @@ def test_ratio_features_are_the_documented_arithmetic() -> None:
                         "monthly_payment": 450.0, "annual_income": 54_000.0,
                         "monthly_debt": 900.0, "down_payment": 1_000.0, "term_months": 66,
                         "interest_rate": 0.081, "vehicle_condition": "new"}])
-    out = build_features(apps, NO_HISTORY, T("2024-01-31"))
+    out = build_features(apps, NO_HISTORY, T("2024-01-31"), **WITH_RATE)
     row = out.loc["A1"]
     assert row["ltv"] == 22_000.0 / 20_000.0
     assert row["pti"] == 450.0 / (54_000.0 / 12)
@@ -67,7 +70,7 @@ def test_rate_benchmark_clamps_outside_the_known_terms() -> None:
                         "term_months": 24, "interest_rate": 0.06},
                        {"application_id": "L", "application_ts": "2024-01-02",
                         "term_months": 96, "interest_rate": 0.06}])
-    out = build_features(apps, NO_HISTORY, T("2024-01-31"))
+    out = build_features(apps, NO_HISTORY, T("2024-01-31"), **WITH_RATE)
     assert out["rate_spread"].tolist() == [0.06 - 0.045, 0.06 - 0.053]
 
 
@@ -157,6 +160,29 @@ def test_denylist_matching_ignores_case_and_names_every_column() -> None:
         build_features(apps, NO_HISTORY, T("2024-01-31"), FeatureConfig(leakage_denylist=DENYLIST))
 
 
+def test_a_policy_output_feature_is_refused_as_a_model_input_unless_allowed() -> None:
+    apps = apps_frame([{"application_id": "A", "application_ts": "2024-01-01",
+                        "interest_rate": 0.07, "term_months": 60}])
+    with pytest.raises(LeakageError, match="rate_spread are policy outputs"):
+        build_features(apps, NO_HISTORY, T("2024-01-31"), FeatureConfig(leakage_denylist=DENYLIST),
+                       specs=feature_specs(allowed_policy_outputs=RATE))
+    out = build_features(apps, NO_HISTORY, T("2024-01-31"), **WITH_RATE)
+    assert out.loc["A", "rate_spread"] == pytest.approx(0.07 - 0.049)
+
+
+def test_dealer_experience_counts_only_the_recent_months() -> None:
+    """Three loans matured 13, 11 and 1 months before the application: the 12-month count
+    is 2, and a 24-month window counts all three."""
+    hist = history_frame([(f"L{i}", "D1", orig, None, "2024-06-30")
+                          for i, orig in enumerate(["2022-05-15", "2022-07-15", "2023-05-15"])])
+    apps = apps_frame([{"application_id": "A", "application_ts": "2024-06-15",
+                        "dealer_id": "D1"}])
+    recent = build_features(apps, hist, T("2024-06-30"))
+    assert recent.loc["A", "dealer_matured_loans_12m"] == 2.0
+    wide = build_features(apps, hist, T("2024-06-30"), FeatureConfig(dealer_recent_months=24))
+    assert wide.loc["A", "dealer_matured_loans_12m"] == 3.0
+
+
 def test_built_in_features_pass_the_default_denylist() -> None:
     apps = apps_frame([{"application_id": "A", "application_ts": "2024-01-01"}])
     out = build_features(apps, NO_HISTORY, T("2024-01-31"), FeatureConfig(leakage_denylist=DENYLIST))
@@ -182,13 +208,13 @@ def test_dealer_with_only_immature_loans_gets_exactly_the_prior() -> None:
     apps = apps_frame([{"application_id": "A", "application_ts": "2024-04-01 10:00",
                         "dealer_id": "D1"}])
     out = build_features(apps, hist, T("2024-04-30"), cfg)
-    assert out.loc["A", "dealer_matured_loans"] == 0.0
+    assert out.loc["A", "dealer_matured_loans_12m"] == 0.0
     assert out.loc["A", "dealer_bad_rate"] == 0.05  # no matured loan anywhere: base_rate
     # Matured loans of another dealer move the portfolio prior, and D1 gets exactly that.
     hist2 = pd.concat([hist, history_frame([("L3", "D2", "2022-01-10", "2022-06-30",
                                              "2022-08-31")])], ignore_index=True)
     out2 = build_features(apps, hist2, T("2024-04-30"), cfg)
-    assert out2.loc["A", "dealer_matured_loans"] == 0.0
+    assert out2.loc["A", "dealer_matured_loans_12m"] == 0.0
     assert out2.loc["A", "dealer_bad_rate"] == (1.0 + 10.0 * 0.05) / (1 + 10.0)
 
 
@@ -209,11 +235,11 @@ def test_hand_computed_smoothed_dealer_rate() -> None:
                        {"application_id": "N", "application_ts": t, "dealer_id": None}])
     out = build_features(apps, hist, T("2024-03-31"), cfg)
     prior = (2.0 + 10.0 * 0.05) / (6 + 10.0)  # matured and observed: L1-L4, L7, L8; bad L2, L7
-    assert out.loc["A", "dealer_matured_loans"] == 4.0
+    assert out.loc["A", "dealer_matured_loans_12m"] == 4.0
     assert out.loc["A", "dealer_bad_rate"] == pytest.approx((1.0 + 10.0 * prior) / (4 + 10.0),
                                                             rel=1e-15)
     assert np.isnan(out.loc["N", "dealer_bad_rate"]) and np.isnan(out.loc["N",
-                                                                          "dealer_matured_loans"])
+                                                                          "dealer_matured_loans_12m"])
 
 
 def test_facts_after_as_of_are_ignored() -> None:
@@ -224,9 +250,9 @@ def test_facts_after_as_of_are_ignored() -> None:
     apps = apps_frame([{"application_id": "A", "application_ts": "2024-02-10",
                         "dealer_id": "D1"}])
     early = build_features(apps, hist, T("2024-01-09"), cfg)
-    assert early.loc["A", "dealer_matured_loans"] == 0.0
+    assert early.loc["A", "dealer_matured_loans_12m"] == 0.0
     late = build_features(apps, hist, T("2024-02-10"), cfg)
-    assert late.loc["A", "dealer_matured_loans"] == 1.0
+    assert late.loc["A", "dealer_matured_loans_12m"] == 1.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,7 +293,9 @@ def reference_dealer(apps: pd.DataFrame, hist: pd.DataFrame, as_of: pd.Timestamp
         prior = (float(bad[known].sum()) + k * cfg.base_rate) / (int(known.sum()) + k)
         mine = known & (hist["dealer_id"] == app.dealer_id)
         n, b = int(mine.sum()), float(bad[mine].sum())
-        rows.append({"dealer_bad_rate": (b + k * prior) / (n + k), "dealer_matured_loans": n})
+        recent = int((mine & (end > t - pd.DateOffset(months=cfg.dealer_recent_months))).sum())
+        rows.append({"dealer_bad_rate": (b + k * prior) / (n + k),
+                     "dealer_matured_loans_12m": recent})
     return pd.DataFrame(rows, index=pd.Index(apps["application_id"], name="application_id"))
 
 
@@ -278,8 +306,9 @@ def test_dealer_history_matches_a_brute_force_reference(seed: int) -> None:
     as_of = T("2024-06-30")
     out = build_features(apps, hist, as_of, cfg)
     ref = reference_dealer(apps, hist, as_of, cfg)
-    assert (ref["dealer_matured_loans"] > 0).mean() > 0.5  # the case is not trivially empty
-    np.testing.assert_array_equal(out["dealer_matured_loans"], ref["dealer_matured_loans"])
+    assert (ref["dealer_matured_loans_12m"] > 0).mean() > 0.5  # the case is not trivially empty
+    np.testing.assert_array_equal(out["dealer_matured_loans_12m"],
+                                  ref["dealer_matured_loans_12m"])
     np.testing.assert_allclose(out["dealer_bad_rate"], ref["dealer_bad_rate"], rtol=1e-13)
 
 
@@ -295,11 +324,12 @@ def test_reusing_a_history_frame_gives_what_a_fresh_copy_gives() -> None:
         cold = build_features(part, hist.copy(), as_of, cfg)
         pd.testing.assert_frame_equal(warm, cold, check_exact=True)
         ref = reference_dealer(part, hist, as_of, cfg)
-        np.testing.assert_array_equal(warm["dealer_matured_loans"], ref["dealer_matured_loans"])
+        np.testing.assert_array_equal(warm["dealer_matured_loans_12m"],
+                                      ref["dealer_matured_loans_12m"])
     other = hist.iloc[: len(hist) // 2]  # a different frame is not served the last one's tables
     np.testing.assert_array_equal(
-        build_features(apps, other, T("2024-06-30"), cfg)["dealer_matured_loans"],
-        reference_dealer(apps, other, T("2024-06-30"), cfg)["dealer_matured_loans"])
+        build_features(apps, other, T("2024-06-30"), cfg)["dealer_matured_loans_12m"],
+        reference_dealer(apps, other, T("2024-06-30"), cfg)["dealer_matured_loans_12m"])
 
 
 def test_appending_future_rows_does_not_change_any_feature() -> None:
@@ -316,7 +346,7 @@ def test_appending_future_rows_does_not_change_any_feature() -> None:
     after = build_features(apps, hist, as_of)
     assert len(apps) > len(past_apps) and len(hist) > len(past)
     assert past["first_bad_month"].count() < hist.loc[past.index, "first_bad_month"].count()
-    assert (before["dealer_matured_loans"] > 0).any()
+    assert (before["dealer_matured_loans_12m"] > 0).any()
     pd.testing.assert_frame_equal(before, after.loc[before.index], check_exact=True)
 
 

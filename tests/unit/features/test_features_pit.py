@@ -75,7 +75,7 @@ def test_features_do_not_change_when_the_future_arrives(past_wh: Warehouse,
     for history in (load_outcomes(full_wh, CUT), load_outcomes(full_wh, END)):
         after = build_features(load_applications(full_wh, *window), history, as_of)
         pd.testing.assert_frame_equal(before, after, check_exact=True)
-    assert (before["dealer_matured_loans"] > 0).mean() > 0.9  # dealer history is exercised
+    assert (before["dealer_matured_loans_12m"] > 0).mean() > 0.9  # dealer history is exercised
 
 
 def test_scoring_path_equals_training_path_to_the_bit(full_wh: Warehouse) -> None:
@@ -89,7 +89,7 @@ def test_scoring_path_equals_training_path_to_the_bit(full_wh: Warehouse) -> Non
         assert len(scoring) > 0
         pd.testing.assert_frame_equal(scoring, training.loc[scoring.index], check_exact=True)
     # The dealer features are not trivially equal: they move from day to day.
-    assert training["dealer_matured_loans"].nunique() > 20
+    assert training["dealer_matured_loans_12m"].nunique() > 20
 
 
 def test_load_outcomes_matches_the_simulated_tape(book: Book, full_wh: Warehouse) -> None:

@@ -70,7 +70,7 @@ def test_monotone_directions_are_what_a_risk_analyst_expects() -> None:
     expected = {"ltv": 1, "pti": 1, "dti": 1, "inquiries_6m": 1, "delinquencies_2y": 1,
                 "revolving_utilization": 1, "vehicle_age_years": 1, "is_used": 1,
                 "dealer_bad_rate": 1, "bureau_score": -1, "down_payment_share": -1,
-                "employment_years": -1, "term_months": 0, "applicant_age": 0,
+                "employment_years": -1, "term_months": 0, "applicant_age": -1,
                 "log_vehicle_price": 0, "housing": 0}
     constraints = monotone_constraints(feature_specs())
     assert list(constraints) == [s.name for s in feature_specs()]
@@ -86,7 +86,7 @@ def test_every_feature_has_a_description_and_a_reason_text() -> None:
 
 def test_extras_are_added_built_and_unknown_categories_become_missing() -> None:
     specs = feature_specs(["months_at_address"], {"state": ["CA", "NV"]})
-    extra = specs[len(FEATURES):]
+    extra = specs[-2:]
     assert [(s.name, s.dtype, s.monotone, s.reason) for s in extra] == [
         ("months_at_address", "float", 0, "months_at_address value"),
         ("state", "category", 0, "state value")]
@@ -115,9 +115,22 @@ def test_extra_may_not_reuse_a_built_in_name() -> None:
     ({"dtype": "category", "categories": ("a",), "monotone": 1}, "monotone 0"),
     ({"dtype": "category", "categories": ("a", "a")}, "repeats"),
     ({"categories": ("a",)}, "cannot have categories"),
+    ({"fair_lending": "prohibited_basis"}, "may only lower risk"),
+    ({"fair_lending": "close_proxy", "monotone": 1}, "may only lower risk"),
+    ({"fair_lending": "race"}, "fair_lending must be one of"),
 ])
 def test_inconsistent_specs_are_refused(kwargs: dict, message: str) -> None:
     base = {"name": "x", "dtype": "float", "monotone": 0, "description": "d", "reason": "r",
             "sources": ("x",)}
     with pytest.raises(FeatureRegistryError, match=message):
         FeatureSpec(**(base | kwargs))
+
+
+def test_policy_outputs_and_prohibited_bases_are_declared_as_data() -> None:
+    by_name = {s.name: s for s in FEATURES}
+    assert by_name["rate_spread"].policy_output and not by_name["ltv"].policy_output
+    age = by_name["applicant_age"]
+    assert age.fair_lending == "prohibited_basis" and age.protected and age.monotone == -1
+    # a policy output is no model input by default, and is one only when explicitly allowed
+    assert "rate_spread" not in {s.name for s in feature_specs()}
+    assert "rate_spread" in {s.name for s in feature_specs(allowed_policy_outputs=["rate_spread"])}
