@@ -55,7 +55,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     book = simulate_book(args.rows, START, END, seed=42, n_dealers=300)
-    history = outcomes_from_frames(book.loans, book.repayments, END)
+    history = outcomes_from_frames(book.loans, book.repayments, END, FeatureConfig())
     apps = book.applications
     del book
     print(f"setup: {len(apps):,} applications, {len(history):,} loans "

@@ -53,6 +53,7 @@ from sqlalchemy import Date, Index, MetaData, Table, bindparam, text
 import pipelines.scoring.chunks as chunks
 import pipelines.scoring.run as scoring_run
 from features import build_features
+from features.build import FeatureConfig
 from models import policy
 from models.pd_model import PDModel
 from models.registry import get_alias_version, load_pd_model, move_aliases_atomically
@@ -157,7 +158,7 @@ def bare_predict(settings: Settings, wh: Warehouse) -> tuple[float, int]:
     model = load_pd_model(settings.tracking_uri, settings.training.registered_model_name,
                           alias="champion")
     apps = load_applications(wh, DAY, DAY)
-    X = build_features(apps, load_outcomes(wh, DAY), business_day_end(DAY),
+    X = build_features(apps, load_outcomes(wh, DAY, FeatureConfig()), business_day_end(DAY),
                        feature_config(settings), specs=model_specs(model))
     X = model.check_frame(X)
     del apps

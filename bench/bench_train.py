@@ -56,6 +56,7 @@ from features import (
     maturity_summary,
     monotone_constraints,
 )
+from features.build import FeatureConfig
 from features.registry import FeatureSpec
 from models import fit as model_fit
 from models.registry import ensure_experiment
@@ -96,7 +97,7 @@ def build_training_set(settings: Settings, rows: int, seed: int) -> TrainingSet:
     book = simulate_book(n_apps, START, windows.oot[1], seed=seed, tape_end=AS_OF,
                          default_rate=settings.simulate.default_rate,
                          n_dealers=settings.simulate.n_dealers)
-    history = outcomes_from_frames(book.loans, book.repayments, AS_OF)
+    history = outcomes_from_frames(book.loans, book.repayments, AS_OF, FeatureConfig())
     del book.repayments
     apps = book.applications
     days = pd.to_datetime(apps["business_date"])

@@ -5,14 +5,13 @@ Point in time
 An application's features use its own fields and, for dealer history, only facts known at its
 timestamp ``t`` (capped at ``as_of``):
 
-- a loan counts in dealer history once it has *matured*: ``window_end(origination) <= t``, where
-  ``window_end`` is ``origination_date + window`` months (rolled to the month end for loans
-  originated on a month end, see ``window_end``);
-- it is bad if its first 90+/charge-off tape month is on or before its window end (with month-end
-  tapes: within its first ``window`` months on book), so every tape row it is judged on is dated
-  on or before ``t``;
-- a loan with no tape row at all is unobserved and not counted (a missing tape is not a good loan);
-  a loan's tape starts at its first month end, so "has any tape row" does not depend on ``as_of``.
+- a loan counts in dealer history once its window outcome is known (``features.outcome``): its
+  window has closed (``window_end(origination) <= t``) and the tape month that decides it had
+  arrived by ``t`` (a lagged tape counts from its arrival, not from its month end);
+- it is bad if its first bad tape month (bad bucket, or a charged-off / repossessed status) is on
+  or before its window end, good if its tape closed or reaches the window's last month end;
+- a loan whose tape stops early without closing, or has no tape row, is unobserved and not
+  counted (a missing tape is not a good loan).
 
 Hence appending later applications, loans or tape months cannot change a built feature, and the
 scoring path (one day, ``as_of`` = that day's end) gives the training path's values to the bit.
@@ -34,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.outcome import HISTORY_COLUMNS, as_datetime, loan_outcomes, window_end
 from features.registry import FeatureSpec, feature_specs
 
 # Benchmark annual rate by term (a prime new-auto rate curve), as decimal fractions like
@@ -42,8 +42,6 @@ from features.registry import FeatureSpec, feature_specs
 # Terms between the knots are interpolated linearly, terms outside take the nearest knot.
 RATE_BENCHMARK: dict[int, float] = {36: 0.045, 48: 0.047, 60: 0.049, 72: 0.051, 84: 0.053}
 
-HISTORY_COLUMNS = ("loan_id", "application_id", "dealer_id", "origination_date",
-                   "first_bad_month", "last_tape_month")
 
 
 @dataclass(frozen=True)
@@ -52,6 +50,10 @@ class FeatureConfig:
     dealer_prior_strength: float = 50.0
     base_rate: float = 0.06
     leakage_denylist: tuple[str, ...] = ()
+    # What makes a tape month bad, and how long after its month end a tape row is known when
+    # its load date is not recorded (see features.outcome).
+    bad_buckets: tuple[str, ...] = ("90+", "charge-off")
+    tape_lag_days: int = 0
     allowed_policy_outputs: tuple[str, ...] = ()
     dealer_recent_months: int = 12
 
@@ -63,6 +65,10 @@ class FeatureConfig:
             raise ValueError(f"dealer_prior_strength must be > 0, got {self.dealer_prior_strength}")
         if not 0.0 < self.base_rate < 1.0:
             raise ValueError(f"base_rate must be in (0, 1), got {self.base_rate}")
+        if not self.bad_buckets:
+            raise ValueError("bad_buckets must name at least one delinquency bucket")
+        if self.tape_lag_days < 0:
+            raise ValueError(f"tape_lag_days must be >= 0, got {self.tape_lag_days}")
         if self.dealer_recent_months < 1:
             raise ValueError("dealer_recent_months must be at least 1, got "
                              f"{self.dealer_recent_months}")
@@ -132,14 +138,6 @@ def _check_inputs(applications: pd.DataFrame, history: pd.DataFrame) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # per-application features
-
-
-def as_datetime(values: pd.Series) -> pd.Series:
-    """datetime64[ns]; a column already of that dtype is passed through (``pd.to_datetime`` would
-    scan a million timestamps in Python to decide whether to cache)."""
-    if values.dtype == "datetime64[ns]":
-        return values
-    return pd.to_datetime(values).astype("datetime64[ns]")
 
 
 def _num(apps: pd.DataFrame, col: str) -> np.ndarray:
@@ -222,16 +220,6 @@ def _float_feature(apps: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
 # dealer history
 
 
-def window_end(origination: pd.Series, months: int) -> pd.Series:
-    """When a loan's performance window closes: ``origination + months``, except that a loan
-    originated on a month end closes on the month end ``months`` later (28 Feb 2023 -> 29 Feb
-    2024), so the window always holds exactly ``months`` month-end tapes (months on book 1..n,
-    month on book 1 being the first month end after origination)."""
-    orig = as_datetime(origination)
-    end = orig + pd.DateOffset(months=months)
-    return end.where(~orig.dt.is_month_end, end + pd.offsets.MonthEnd(0))
-
-
 @dataclass(frozen=True)
 class _DealerTables:
     """The history side of dealer history: loans matured by ``cap``, the month end of the
@@ -248,16 +236,14 @@ _LAST_TABLES: tuple[weakref.ref, tuple[int, int, pd.Timestamp], _DealerTables] |
 
 
 def _matured_loans(history: pd.DataFrame, window: int, cap: pd.Timestamp) -> pd.DataFrame:
-    """One row per observed loan matured by ``cap``: dealer, maturity time, bad flag."""
-    orig = as_datetime(history["origination_date"])
-    mature_ts = window_end(orig, window)
-    first_bad = as_datetime(history["first_bad_month"])
-    keep = as_datetime(history["last_tape_month"]).notna() & (mature_ts <= cap)
-    bad = (first_bad.notna() & (first_bad <= mature_ts)).astype("float64")
+    """One row per loan whose window outcome (``features.outcome``) is known by ``cap``:
+    dealer, the time it became known, bad flag."""
+    outcome = loan_outcomes(history, window)
+    keep = outcome["bad"].notna() & (outcome["known_at"] <= cap)
     dealer = history["dealer_id"].astype(object)
     return pd.DataFrame({"dealer_id": dealer[keep].to_numpy(),
-                         "mature_ts": mature_ts[keep].to_numpy(dtype="datetime64[ns]"),
-                         "bad": bad[keep].to_numpy()})
+                         "mature_ts": outcome["known_at"][keep].to_numpy(dtype="datetime64[ns]"),
+                         "bad": outcome["bad"][keep].to_numpy()})
 
 
 def _build_tables(history: pd.DataFrame, window: int, cap: pd.Timestamp) -> _DealerTables:

@@ -1,14 +1,16 @@
 """The target: bad within the performance window, only for loans old enough to know.
 
 - ``booked``: the application became a loan originated on or before ``as_of``.
-- ``mature``: the window has closed by ``as_of``: ``origination_date + window_months <= as_of``
-  (for a loan originated on a month end, the month end ``window_months`` later: see
-  ``features.build.window_end``). A younger loan has no label yet and must not be trained or
-  evaluated on as "good".
-- ``bad``: 1.0 if the loan's first 90+/charge-off tape month is on or before its window end
-  (with month-end tapes: within its first ``window_months`` months on book), else 0.0. NaN when
-  not booked, immature, or booked and mature but with no tape row at all by ``as_of``
-  (unobserved: a missing tape is not evidence of a good loan).
+- ``mature``: the loan's window outcome is known by ``as_of`` (``features.outcome``): the window
+  has closed and the tape month that decides it has arrived. Maturity is judged against how far
+  the tape reaches, not against the calendar: with the tape two months behind, the last two
+  months of windows are immature, not good. A younger loan has no label yet and must not be
+  trained or evaluated on as "good".
+- ``bad``: 1.0 if the loan's first bad tape month (the configured bucket or worse, or a
+  charged-off / repossessed status) is on or before its window end, 0.0 if its tape closed
+  within the window or reaches its last month end, else NaN (unobserved: a tape that stops
+  early without a closing status is not evidence of a good loan). NaN too when not booked or
+  immature.
 - Bring-your-own tapes with a final label (``known_bad`` not null) use it: booked is True and
   maturity is checked from ``application_ts + window_months <= as_of``.
 """
@@ -20,10 +22,11 @@ import logging
 import numpy as np
 import pandas as pd
 
-from features.build import FeatureInputError, as_datetime, window_end
+from features.build import FeatureInputError
+from features.outcome import HISTORY_COLUMNS, as_datetime, loan_outcomes
 
 log = logging.getLogger(__name__)
-_HISTORY = ("application_id", "origination_date", "first_bad_month", "last_tape_month")
+_HISTORY = HISTORY_COLUMNS[1:]
 
 
 def _check(applications: pd.DataFrame, history: pd.DataFrame, window_months: int) -> None:
@@ -54,17 +57,10 @@ def label_applications(applications: pd.DataFrame, history: pd.DataFrame, as_of:
     h = history.loc[as_datetime(history["origination_date"]) <= as_of, list(_HISTORY)]
     loans = pd.DataFrame({"application_id": applications["application_id"].to_numpy()}).merge(
         h, on="application_id", how="left", validate="one_to_one")
-    orig = as_datetime(loans["origination_date"])
-    closes = window_end(orig, window_months)
-    first_bad = as_datetime(loans["first_bad_month"])
-    first_bad = first_bad.where(first_bad <= as_of)  # facts after as_of are not known yet
-    booked = orig.notna().to_numpy()
-    mature = booked & (closes <= as_of).to_numpy()
-    # A loan's tape starts at its first month end, so "has a tape row" is known long before
-    # maturity and does not depend on as_of (see features.build).
-    observed = as_datetime(loans["last_tape_month"]).notna().to_numpy()
-    is_bad = (first_bad.notna() & (first_bad <= closes)).to_numpy()
-    bad = np.where(mature & observed, is_bad.astype("float64"), np.nan)
+    outcome = loan_outcomes(loans, window_months)
+    booked = as_datetime(loans["origination_date"]).notna().to_numpy()
+    mature = booked & (outcome["known_at"] <= as_of).to_numpy()
+    bad = np.where(mature, outcome["bad"].to_numpy(), np.nan)
 
     if "known_bad" in applications.columns:
         known = pd.to_numeric(applications["known_bad"], errors="coerce").to_numpy(dtype="float64")

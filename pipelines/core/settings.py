@@ -74,6 +74,8 @@ class ValidationSettings(BaseModel):
 
 class FeatureSettings(BaseModel):
     performance_window_months: int = 12
+    bad_bucket: str = "90+"  # this delinquency bucket or worse, or a charge-off/repo status
+    tape_lag_days: int = Field(default=0, ge=0)  # a tape row without a load date: known then
     dealer_prior_strength: float = 50.0
     base_rate: float = 0.06
     leakage_denylist: list[str] = Field(

@@ -31,6 +31,7 @@ from pipelines.monitoring.context import (
     PortfolioFindings,
 )
 from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.history import feature_config
 from pipelines.warehouse.monitoring import metric_recorded
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def build_window_features(settings: Settings, wh: Warehouse, apps: pd.DataFrame,
     the reference; dealer history is loaded only if the champion uses it."""
     from features import FEATURES, build_features, feature_specs
     from features.build import DEALER_FEATURES, HISTORY_COLUMNS
-    from pipelines.warehouse.history import business_day_end, feature_config, feature_history
+    from pipelines.warehouse.history import business_day_end, feature_history
 
     known = {s.name for s in FEATURES}
     extra = [f for f in names if f not in known]
@@ -55,8 +56,7 @@ def build_window_features(settings: Settings, wh: Warehouse, apps: pd.DataFrame,
     by_name = {s.name: s for s in specs}
     specs = [by_name[f] for f in names]
     if any(f in DEALER_FEATURES for f in names):
-        history = feature_history(wh, business_date,
-                                  settings.features.performance_window_months)
+        history = feature_history(wh, business_date, feature_config(settings))
     else:
         history = pd.DataFrame({c: pd.Series(dtype=object) for c in HISTORY_COLUMNS})
     X = build_features(apps, history, business_day_end(business_date),
@@ -203,7 +203,7 @@ def _realised(ctx: DayContext, rows: MetricRows, wh: Warehouse) -> pd.DataFrame 
     cfg, champ = ctx.cfg, ctx.champion
     months = ctx.settings.features.performance_window_months
     vintages = P.mature_vintages(ctx.business_date, months, cfg.realised_vintages)
-    frame = P.load_realised(wh, ctx.business_date, months, vintages)
+    frame = P.load_realised(wh, ctx.business_date, feature_config(ctx.settings), vintages)
     if frame.empty:
         return None
     table = P.realised_by_vintage(frame)

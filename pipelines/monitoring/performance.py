@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm, poisson
 
+from features.build import FeatureConfig
 from models import metrics as M
 from models.estimate import estimate_performance
 from pipelines.monitoring.portfolio import BUCKETS, month_end_on_or_before, month_ends_back
@@ -79,7 +80,7 @@ def realised_by_vintage(frame: pd.DataFrame) -> pd.DataFrame:
                                        "mean_pd", "ratio", "p_value", "auc", "ks"])
 
 
-def load_realised(wh: Warehouse, as_of: date, window_months: int,
+def load_realised(wh: Warehouse, as_of: date, config: FeatureConfig,
                   vintages: list[pd.Period]) -> pd.DataFrame:
     """Champion scores of the given vintages joined to their labels as of ``as_of``: columns
     vintage, model_version, pd, bad (labelled loans only). Empty when nothing was scored then."""
@@ -94,8 +95,8 @@ def load_realised(wh: Warehouse, as_of: date, window_months: int,
     if scores.empty:
         return pd.DataFrame(columns=cols)
     apps = load_applications(wh, start, end)
-    labels = label_applications(apps, shared_outcomes(wh, as_of), business_day_end(as_of),
-                                window_months)
+    labels = label_applications(apps, shared_outcomes(wh, as_of, config),
+                                business_day_end(as_of), config.performance_window_months)
     vintage = pd.Series(apps["business_date"].dt.to_period("M").to_numpy(),
                         index=apps["application_id"].to_numpy())
     out = scores.merge(labels[["bad"]], left_on="application_id", right_index=True, how="inner")

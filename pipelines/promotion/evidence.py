@@ -68,7 +68,7 @@ def load_window(settings: Settings, wh: Warehouse, window: Mapping[str, Any]) ->
     start, end = date.fromisoformat(window["start"]), date.fromisoformat(window["end"])
     as_of = date.fromisoformat(window["as_of"])
     apps = load_applications(wh, start, end)
-    outcomes = shared_outcomes(wh, as_of)
+    outcomes = shared_outcomes(wh, as_of, feature_config(settings))
     labels = label_applications(apps, outcomes, pd.Timestamp(as_of),
                                 settings.features.performance_window_months)
     bad = labels["bad"].to_numpy()

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import pandas as pd
 
-from features import FEATURES, build_features
+from features import FEATURES, FeatureConfig, build_features
 from features.registry import FeatureSpec
 from models.pd_model import ModelSignatureError, PDModel
 from models.policy import REASON_COLUMNS, score_rows
@@ -117,8 +117,7 @@ def score_chunk(chunk: Chunk, ctx: ChunkContext) -> ChunkOutput:
                              id_range=(chunk.first_id, chunk.last_id))
     gate = run_gate(apps, "applications", day_batch_id(day), settings, wh=None,
                     business_date=day, data_docs=False)
-    outcomes = _outcomes(ctx.warehouse_url, day, ctx.run_id,
-                         settings.features.performance_window_months)
+    outcomes = _outcomes(ctx.warehouse_url, day, ctx.run_id, feature_config(settings))
     built: dict[tuple[str, ...], pd.DataFrame] = {}  # champion and shadow often share features
     frames = []
     for m in ctx.models if len(gate.passed) else []:  # a chunk may be quarantined whole
@@ -132,11 +131,11 @@ def score_chunk(chunk: Chunk, ctx: ChunkContext) -> ChunkOutput:
 
 
 @lru_cache(maxsize=2)
-def _outcomes(url: str, day: date, run_id: str, window_months: int) -> pd.DataFrame:
+def _outcomes(url: str, day: date, run_id: str, config: FeatureConfig) -> pd.DataFrame:
     """Loan outcomes for the date's features, read once per run in each process (a Dask worker
     included) instead of being shipped with every chunk; ``feature_history`` also reuses them
     across the days of one tape month."""
-    return feature_history(warehouse_for(url), day, window_months)
+    return feature_history(warehouse_for(url), day, config)
 
 
 def _slim(gate: GateResult, offset: int) -> GateResult:

@@ -75,7 +75,7 @@ def load_training_set(settings: Settings, wh: Warehouse, windows: Windows) -> Tr
     apps = load_applications(wh, windows.train[0], windows.oot[1])
     if apps.empty:
         raise TrainingError(f"no applications between {windows.train[0]} and {windows.oot[1]}")
-    outcomes = shared_outcomes(wh, windows.as_of)
+    outcomes = shared_outcomes(wh, windows.as_of, feature_config(settings))
     as_of = pd.Timestamp(windows.as_of)
     labels = label_applications(apps, outcomes, as_of,
                                 settings.features.performance_window_months)

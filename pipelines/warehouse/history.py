@@ -8,12 +8,13 @@ is what makes their features equal to the bit.
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
-from sqlalchemy import Date, bindparam, text
+from sqlalchemy import Date, TextClause, bindparam, text
 
 from features.build import FeatureConfig
+from features.outcome import HISTORY_COLUMNS, window_known_at
 from pipelines.core.calendar import business_day_end as business_day_end  # re-exported for readers
 from pipelines.core.errors import CreditflowError
 from pipelines.core.settings import Settings
@@ -21,26 +22,36 @@ from pipelines.warehouse import schema
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.tape_cache import cached
 
-OUTCOME_COLUMNS = ["loan_id", "application_id", "dealer_id", "origination_date",
-                   "first_bad_month", "last_tape_month"]
+OUTCOME_COLUMNS = list(HISTORY_COLUMNS)
 _APP_DATES = ("application_ts", "business_date")
 _APP_NUMERIC = [c for c, kind in schema.APPLICATION_COLUMNS.items() if kind in ("float", "int")]
+_OUTCOME_DATES = ["origination_date", "first_bad_month", "closed_month", "last_tape_month"]
 
+# A tape row is known by as_of from its load date, or (none recorded) its month end plus the lag.
+_KNOWN = "(r.known_at <= :as_of OR (r.known_at IS NULL AND r.as_of_month <= :lag_cut))"
 # One GROUP BY over the tape (never loaded whole), joined to the loans booked by as_of.
-_OUTCOMES_SQL = """
+_OUTCOMES_SQL = f"""
 SELECT l.loan_id, l.application_id, l.dealer_id, l.origination_date,
-       t.first_bad_month, t.last_tape_month
+       t.first_bad_month, t.closed_month, t.last_tape_month
 FROM loans AS l
 LEFT JOIN (
     SELECT r.loan_id,
-           MIN(CASE WHEN r.dpd_bucket IN :bad_buckets THEN r.as_of_month END) AS first_bad_month,
+           MIN(CASE WHEN r.dpd_bucket IN :bad_buckets OR r.status IN :bad_statuses
+                    THEN r.as_of_month END) AS first_bad_month,
+           MIN(CASE WHEN r.status IN :closing THEN r.as_of_month END) AS closed_month,
            MAX(r.as_of_month) AS last_tape_month
     FROM repayments AS r
-    WHERE r.as_of_month <= :as_of
+    WHERE {_KNOWN}
     GROUP BY r.loan_id
 ) AS t ON t.loan_id = l.loan_id
 WHERE l.origination_date <= :originated_by
 ORDER BY l.loan_id
+"""
+# When each tape month arrived: its latest recorded load date; rows without one, month + lag.
+_MONTHS_SQL = f"""
+SELECT r.as_of_month, MAX(r.known_at) AS known_at,
+       SUM(CASE WHEN r.known_at IS NULL THEN 1 ELSE 0 END) AS unrecorded
+FROM repayments AS r WHERE {_KNOWN} GROUP BY r.as_of_month
 """
 
 
@@ -54,7 +65,16 @@ def feature_config(settings: Settings) -> FeatureConfig:
                          dealer_prior_strength=f.dealer_prior_strength, base_rate=f.base_rate,
                          leakage_denylist=tuple(f.leakage_denylist),
                          allowed_policy_outputs=tuple(f.allowed_policy_outputs),
-                         dealer_recent_months=f.dealer_recent_months)
+                         dealer_recent_months=f.dealer_recent_months,
+                         bad_buckets=bad_buckets(f.bad_bucket), tape_lag_days=f.tape_lag_days)
+
+
+def bad_buckets(first: str) -> tuple[str, ...]:
+    """The configured bad bucket and every worse one."""
+    if first not in schema.DPD_BUCKETS:
+        raise HistoryError(f"features.bad_bucket '{first}' is not a delinquency bucket "
+                           f"(one of {', '.join(schema.DPD_BUCKETS)})")
+    return tuple(schema.DPD_BUCKETS[schema.DPD_BUCKETS.index(first):])
 
 
 def _dates(df: pd.DataFrame, columns: tuple[str, ...] | list[str]) -> pd.DataFrame:
@@ -105,47 +125,79 @@ def _unpack_extra(df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([df, unpacked], axis=1)
 
 
-def load_outcomes(wh: Warehouse, as_of: date,
+def load_outcomes(wh: Warehouse, as_of: date, config: FeatureConfig,
                   originated_by: date | None = None) -> pd.DataFrame:
     """One row per loan originated on or before ``as_of`` (or the earlier ``originated_by``):
-    its dealer, origination date, first month end on the tape in a bad bucket (NaT if none) and
-    last tape month, both <= as_of."""
-    stmt = text(_OUTCOMES_SQL).bindparams(bindparam("as_of", type_=Date),
-                                          bindparam("originated_by", type_=Date),
-                                          bindparam("bad_buckets", expanding=True))
+    its dealer, origination date, first bad, closing and last tape months, and when its window
+    outcome became known (``features.outcome``), all from tape rows known by ``as_of``."""
     day = pd.Timestamp(as_of).date()
     first = day if originated_by is None else min(day, pd.Timestamp(originated_by).date())
-    params = {"as_of": day, "originated_by": first, "bad_buckets": list(schema.BAD_BUCKETS)}
+    params = {"as_of": day, "lag_cut": day - timedelta(days=config.tape_lag_days),
+              "originated_by": first, "bad_buckets": list(config.bad_buckets),
+              "bad_statuses": list(schema.BAD_STATUSES),
+              "closing": list(schema.CLOSING_STATUSES)}
     with wh.engine.connect() as conn:
-        df = pd.read_sql_query(stmt, conn, params=params)
-    return _dates(df, ["origination_date", "first_bad_month", "last_tape_month"])[OUTCOME_COLUMNS]
+        df = pd.read_sql_query(_bind(_OUTCOMES_SQL), conn, params=params)
+        months = pd.read_sql_query(_bind(_MONTHS_SQL), conn, params=params)
+    df = _dates(df, _OUTCOME_DATES)
+    df["window_known_at"] = window_known_at(df, config.performance_window_months,
+                                            _month_known(months, config.tape_lag_days))
+    return df[OUTCOME_COLUMNS]
 
 
-def shared_outcomes(wh: Warehouse, as_of: date) -> pd.DataFrame:
-    """``load_outcomes(wh, as_of)``, read once per tape version in a process: a training run and
-    the promotion after it label the same data date (1-2 s each on a 2.4M-row tape). Callers
-    must not modify the frame."""
+_DATE_PARAMS = ("as_of", "lag_cut", "originated_by")
+_LIST_PARAMS = ("bad_buckets", "bad_statuses", "closing")
+
+
+def _bind(sql: str) -> TextClause:
+    """The statement with the typed parameters it names."""
+    params = [bindparam(p, type_=Date) for p in _DATE_PARAMS if f":{p}" in sql]
+    params += [bindparam(p, expanding=True) for p in _LIST_PARAMS if f":{p}" in sql]
+    return text(sql).bindparams(*params)
+
+
+def _month_known(months: pd.DataFrame, lag_days: int) -> pd.Series:
+    """Arrival of each tape month: its latest recorded load date, or month end + lag when some
+    of its rows have none (whichever is later)."""
+    month = pd.to_datetime(months["as_of_month"], format="mixed").astype("datetime64[ns]")
+    recorded = pd.to_datetime(months["known_at"], format="mixed").astype("datetime64[ns]")
+    lagged = (month + pd.Timedelta(days=lag_days)).where(months["unrecorded"].fillna(0) > 0)
+    known = pd.concat([recorded, lagged], axis=1).max(axis=1)
+    return pd.Series(known.to_numpy(), index=pd.Index(month.to_numpy()))
+
+
+def shared_outcomes(wh: Warehouse, as_of: date, config: FeatureConfig) -> pd.DataFrame:
+    """``load_outcomes(wh, as_of, config)``, read once per tape version in a process: a training
+    run and the promotion after it label the same data date (1-2 s each on a 2.4M-row tape).
+    Callers must not modify the frame."""
     day = pd.Timestamp(as_of).date()
-    return cached(wh, "outcomes", day, (), lambda: load_outcomes(wh, day))
+    return cached(wh, "outcomes", day, (config,), lambda: load_outcomes(wh, day, config))
 
 
-def outcomes_from_frames(loans: pd.DataFrame, repayments: pd.DataFrame,
-                         as_of: date) -> pd.DataFrame:
+def outcomes_from_frames(loans: pd.DataFrame, repayments: pd.DataFrame, as_of: date,
+                         config: FeatureConfig) -> pd.DataFrame:
     """``load_outcomes`` computed in pandas from in-memory frames (a simulated Book, a bench):
-    the same rows and columns, for code that has no warehouse."""
-    cut = pd.Timestamp(as_of)
+    the same rows and columns, for code that has no warehouse (tape rows known at their month
+    end plus the lag)."""
+    cut = pd.Timestamp(as_of) - pd.Timedelta(days=config.tape_lag_days)
     tape = repayments.loc[pd.to_datetime(repayments["as_of_month"]) <= cut,
-                          ["loan_id", "as_of_month", "dpd_bucket"]]
+                          ["loan_id", "as_of_month", "dpd_bucket", "status"]]
     month = pd.to_datetime(tape["as_of_month"])
+    bad = tape["dpd_bucket"].isin(config.bad_buckets) | tape["status"].isin(schema.BAD_STATUSES)
     per_loan = pd.DataFrame({
         "loan_id": tape["loan_id"].to_numpy(),
-        "first_bad_month": month.where(tape["dpd_bucket"].isin(schema.BAD_BUCKETS)).to_numpy(),
+        "first_bad_month": month.where(bad).to_numpy(),
+        "closed_month": month.where(tape["status"].isin(schema.CLOSING_STATUSES)).to_numpy(),
         "last_tape_month": month.to_numpy(),
-    }).groupby("loan_id", sort=False).agg({"first_bad_month": "min", "last_tape_month": "max"})
-    booked = loans.loc[pd.to_datetime(loans["origination_date"]) <= cut,
+    }).groupby("loan_id", sort=False).agg(
+        {"first_bad_month": "min", "closed_month": "min", "last_tape_month": "max"})
+    booked = loans.loc[pd.to_datetime(loans["origination_date"]) <= pd.Timestamp(as_of),
                        ["loan_id", "application_id", "dealer_id", "origination_date"]]
     out = booked.merge(per_loan, left_on="loan_id", right_index=True, how="left")
-    out = _dates(out, ["origination_date", "first_bad_month", "last_tape_month"])
+    out = _dates(out, _OUTCOME_DATES)
+    months = pd.DataFrame({"as_of_month": month.unique(), "known_at": pd.NaT, "unrecorded": 1})
+    out["window_known_at"] = window_known_at(out, config.performance_window_months,
+                                             _month_known(months, config.tape_lag_days))
     return out.sort_values("loan_id", kind="stable", ignore_index=True)[OUTCOME_COLUMNS]
 
 
@@ -167,34 +219,48 @@ def infer_extra_features(applications: pd.DataFrame) -> tuple[list[str], dict[st
     return numeric, categorical
 
 
-def feature_history(wh: Warehouse, as_of: date, window_months: int) -> pd.DataFrame:
-    """The loan outcomes ``build_features`` needs on ``as_of``, read once per tape month.
+def feature_history(wh: Warehouse, as_of: date, config: FeatureConfig) -> pd.DataFrame:
+    """The loan outcomes ``build_features`` needs on ``as_of``, read once per tape arrival.
 
-    Dealer history uses only loans matured by an application's timestamp, i.e. originated at
-    least ``window_months`` before ``as_of``. If T, the newest tape month on or before ``as_of``,
-    is later than that, ``load_outcomes(wh, T)`` holds every such loan and every tape row up to
-    ``as_of`` (there are none after T), so its dealer history is exactly that of
-    ``load_outcomes(wh, as_of)``. Only loans that can have matured are read, whatever the tape
-    holds (holding every young loan is what pushed the 5M-application scoring bench to
-    2.45 GB): those originated by the month end of ``d - window``, where d is the later of
-    ``as_of`` and a month after T. Every day until the next tape then reads the same rows
-    (a loan read early but not yet matured is not counted), so the read is shared by them
-    all. The cache (``pipelines.warehouse.tape_cache``) is invalidated by a late tape, late loans
-    or a
-    re-ingested tape."""
+    Dealer history uses only loans whose window outcome is known by an application's timestamp,
+    i.e. originated at least a window before ``as_of``. If T, the latest time on or before
+    ``as_of`` at which a tape row became known, is later than that, ``load_outcomes(wh, T)``
+    holds every such loan and every tape row known by ``as_of`` (none arrives between T and
+    ``as_of``), so its dealer history is exactly that of ``load_outcomes(wh, as_of)``. Only loans
+    that can have matured are read, whatever the tape holds (holding every young loan is what
+    pushed the 5M-application scoring bench to 2.45 GB): those originated by the month end of
+    ``d - window``, where d is the later of ``as_of`` and a month after T. Every day until the
+    next tape then reads the same rows (a loan read early but not yet matured is not counted),
+    so the read is shared by them all. The cache (``pipelines.warehouse.tape_cache``) is
+    invalidated by a late tape, late loans or a re-ingested tape."""
     day = pd.Timestamp(as_of).date()
+    window = config.performance_window_months
+    known_by = _tape_known_by(wh, day, config.tape_lag_days)
+    if known_by is None or pd.Timestamp(known_by) < pd.Timestamp(day) - pd.DateOffset(
+            months=window):  # no tape arrival to key a cache on: read as of the day
+        return load_outcomes(wh, day, config, originated_by=_maturity_cut(day, window))
+    t = known_by
+    cut = _maturity_cut(max(day, (pd.Timestamp(t) + pd.DateOffset(months=1)).date()), window)
+    return cached(wh, "feature_history", t, (cut, config),
+                  lambda: load_outcomes(wh, t, config, originated_by=cut))
+
+
+_KNOWN_BY_SQL = """
+SELECT MAX(known_at) FROM repayments WHERE known_at <= :as_of
+UNION ALL
+SELECT MAX(as_of_month) FROM repayments WHERE known_at IS NULL AND as_of_month <= :lag_cut
+"""
+
+
+def _tape_known_by(wh: Warehouse, day: date, lag_days: int) -> date | None:
+    """The latest time on or before ``day`` at which a tape row became known (None: none)."""
+    stmt = _bind(_KNOWN_BY_SQL)
+    lag = timedelta(days=lag_days)
     with wh.engine.connect() as conn:
-        tape_month = conn.execute(text("SELECT MAX(as_of_month) FROM repayments WHERE "
-                                       "as_of_month <= :d").bindparams(
-            bindparam("d", type_=Date)), {"d": day}).scalar_one()
-    if tape_month is None or pd.Timestamp(tape_month) < pd.Timestamp(day) - pd.DateOffset(
-            months=window_months):  # no tape month to key a cache on: read as of the day
-        return load_outcomes(wh, day, originated_by=_maturity_cut(day, window_months))
-    t = pd.Timestamp(tape_month).date()
-    cut = _maturity_cut(max(day, (pd.Timestamp(t) + pd.DateOffset(months=1)).date()),
-                        window_months)
-    return cached(wh, "feature_history", t, (cut,),
-                  lambda: load_outcomes(wh, t, originated_by=cut))
+        recorded, month = conn.execute(stmt, {"as_of": day, "lag_cut": day - lag}).scalars()
+    times = [pd.Timestamp(recorded).date() if recorded is not None else None,
+             (pd.Timestamp(month) + lag).date() if month is not None else None]
+    return max((t for t in times if t is not None), default=None)
 
 
 def _maturity_cut(day: date, window_months: int) -> date:

@@ -115,8 +115,21 @@ repayments = Table(
     Column("dpd_bucket", String(16), nullable=False),
     Column("balance", Float, nullable=False),
     Column("status", String(16), nullable=False),
+    # When the row became known (its load date for a daily feed); NULL: its month end plus
+    # ``features.tape_lag_days``. Point-in-time features and labels use only rows known by then.
+    Column("known_at", Date, nullable=True),
     Column("batch_id", String(64), nullable=False),
     Index("ix_repayments_as_of_month", "as_of_month"),
+)
+
+# The book's data contract: the warehouse columns this lender provides, per kind, declared by
+# the first batch that brought each (pipelines.validation.contract).
+book_contract = Table(
+    "book_contract", metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("column_name", String(64), primary_key=True),
+    Column("declared_by", String(64), nullable=False),
+    Column("declared_at", DateTime, nullable=False),
 )
 
 scores = Table(

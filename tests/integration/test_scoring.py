@@ -160,7 +160,7 @@ def register_champion_without(settings: Settings, wh: Warehouse, feature: str) -
     """A champion trained on the registry's features less one: its signature cannot match."""
     end = date(2024, 3, 31)
     apps = load_applications(wh, date(2024, 1, 1), end)
-    X = build_features(apps, load_outcomes(wh, end), business_day_end(end),
+    X = build_features(apps, load_outcomes(wh, end, FeatureConfig()), business_day_end(end),
                        feature_config(settings)).drop(columns=[feature])
     y = np.random.default_rng(0).integers(0, 2, len(X))
     booster = xgb.train({"objective": "binary:logistic", "max_depth": 2},

@@ -28,7 +28,7 @@ from pipelines.core.settings import Settings
 from pipelines.scoring.chunks import feature_frame
 from pipelines.scoring.run import score_day
 from pipelines.warehouse.engine import Warehouse
-from pipelines.warehouse.history import feature_history, load_applications
+from pipelines.warehouse.history import feature_config, feature_history, load_applications
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +52,7 @@ def scored(trained_settings: Settings) -> Scored:
     written = wh.read("scores", where="business_date = :d AND role = 'champion'",
                       params={"d": DAY}).set_index("application_id").sort_index()
     model = load_pd_model(s.tracking_uri, MODEL, alias="champion")
-    outcomes = feature_history(wh, DAY, s.features.performance_window_months)
+    outcomes = feature_history(wh, DAY, feature_config(s))
     X = feature_frame(load_applications(wh, DAY, DAY), outcomes, model, DAY, s)
     wh.dispose()
     assert written["decision"].nunique() >= 2 and written["reason_1"].notna().any()

@@ -16,6 +16,7 @@ from features import (
 )
 from features.build import window_end
 from pipelines.core.settings import FeatureSettings
+from tests.histories import complete_history
 
 T = pd.Timestamp
 DENYLIST = tuple(FeatureSettings().leakage_denylist)
@@ -32,10 +33,7 @@ def history_frame(rows: list[tuple]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=["loan_id", "dealer_id", "origination_date",
                                      "first_bad_month", "last_tape_month"])
     df["application_id"] = "X" + df["loan_id"]
-    for col in ("origination_date", "first_bad_month", "last_tape_month"):
-        df[col] = pd.to_datetime(df[col])
-    return df[["loan_id", "application_id", "dealer_id", "origination_date", "first_bad_month",
-               "last_tape_month"]]
+    return complete_history(df)
 
 
 NO_HISTORY = history_frame([])
@@ -273,6 +271,10 @@ def random_world(seed: int, n_apps: int = 150, n_loans: int = 300) -> tuple[pd.D
     last = month_ends[np.minimum(first_me + mob + 1, len(month_ends) - 1)]
     hist = history_frame([(f"L{i:03d}", f"D{rng.integers(0, 4)}", orig[i], first_bad[i],
                            None if rng.random() < 0.05 else last[i]) for i in range(n_loans)])
+    # half the good loans' tapes end on a payoff row; the others just stop (unobserved if early)
+    paid_off = ~bad & (rng.random(n_loans) < 0.5)
+    hist["closed_month"] = hist["last_tape_month"].where(paid_off)
+    hist = complete_history(hist)
     apps = apps_frame([{"application_id": f"A{i:03d}",
                         "application_ts": days[rng.integers(300, len(days))]
                         + pd.Timedelta(hours=int(rng.integers(0, 24))),
@@ -287,8 +289,16 @@ def reference_dealer(apps: pd.DataFrame, hist: pd.DataFrame, as_of: pd.Timestamp
     for app in apps.itertuples():
         t = min(app.application_ts, as_of)
         end = window_end(hist["origination_date"], cfg.performance_window_months)
-        known = (end <= t) & hist["last_tape_month"].notna()
-        bad = hist["first_bad_month"].notna() & (hist["first_bad_month"] <= end)
+        last_month_end = end.dt.normalize() - pd.offsets.MonthEnd(0)
+        last_month_end = last_month_end.where(last_month_end <= end,
+                                              last_month_end - pd.offsets.MonthEnd(1))
+        bad = hist["first_bad_month"] <= end
+        good = ~bad & ((hist["closed_month"] <= end)
+                       | (hist["last_tape_month"] >= last_month_end))
+        decisive = pd.concat([hist["first_bad_month"], hist["closed_month"], last_month_end],
+                             axis=1).min(axis=1)
+        reached = decisive <= hist["last_tape_month"].max()  # every tape month known on its date
+        known = (end <= t) & (bad | good) & reached
         k = cfg.dealer_prior_strength
         prior = (float(bad[known].sum()) + k * cfg.base_rate) / (int(known.sum()) + k)
         mine = known & (hist["dealer_id"] == app.dealer_id)

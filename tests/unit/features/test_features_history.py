@@ -52,9 +52,10 @@ def tape() -> pd.DataFrame:
 def test_load_outcomes_first_bad_and_last_tape_as_of(any_wh: Warehouse) -> None:
     any_wh.upsert("loans", LOANS)
     any_wh.upsert("repayments", tape())
-    out = load_outcomes(any_wh, date(2023, 6, 30))
+    out = load_outcomes(any_wh, date(2023, 6, 30), FeatureConfig())
     assert list(out.columns) == ["loan_id", "application_id", "dealer_id", "origination_date",
-                                 "first_bad_month", "last_tape_month"]
+                                 "first_bad_month", "closed_month", "last_tape_month",
+                                 "window_known_at"]
     out = out.set_index("loan_id")
     assert out.loc["L1", "first_bad_month"] == T("2023-05-31")  # first 90+, not the charge-off
     assert out.loc["L1", "last_tape_month"] == T("2023-06-30")  # the 2023-07-31 row is later
@@ -64,8 +65,8 @@ def test_load_outcomes_first_bad_and_last_tape_as_of(any_wh: Warehouse) -> None:
     assert pd.isna(out.loc["L4", "first_bad_month"])  # its 90+ month (2023-10-31) is after as_of
     assert out["origination_date"].dtype == "datetime64[ns]"
     # Loans originated after as_of are not there yet.
-    assert list(load_outcomes(any_wh, date(2023, 3, 19))["loan_id"]) == ["L1", "L2"]
-    later = load_outcomes(any_wh, date(2023, 12, 31)).set_index("loan_id")
+    assert list(load_outcomes(any_wh, date(2023, 3, 19), FeatureConfig())["loan_id"]) == ["L1", "L2"]
+    later = load_outcomes(any_wh, date(2023, 12, 31), FeatureConfig()).set_index("loan_id")
     assert later.loc["L4", "first_bad_month"] == T("2023-10-31")
 
 
@@ -73,8 +74,8 @@ def test_load_outcomes_agrees_with_the_pandas_reference(any_wh: Warehouse) -> No
     any_wh.upsert("loans", LOANS)
     any_wh.upsert("repayments", tape())
     for as_of in (date(2023, 2, 1), date(2023, 6, 30), date(2024, 1, 1)):
-        pd.testing.assert_frame_equal(load_outcomes(any_wh, as_of),
-                                      outcomes_from_frames(LOANS, tape(), as_of))
+        pd.testing.assert_frame_equal(load_outcomes(any_wh, as_of, FeatureConfig()),
+                                      outcomes_from_frames(LOANS, tape(), as_of, FeatureConfig()))
 
 
 def application_rows() -> pd.DataFrame:
@@ -132,7 +133,7 @@ def test_feature_config_carries_the_settings(settings: Settings) -> None:
     apps = pd.DataFrame({"application_id": ["A"], "application_ts": [T("2024-01-01")],
                          "recoveries": [0.0]})
     with pytest.raises(LeakageError, match="recoveries"):
-        build_features(apps, outcomes_from_frames(LOANS, tape(), date(2024, 1, 1)),
+        build_features(apps, outcomes_from_frames(LOANS, tape(), date(2024, 1, 1), FeatureConfig()),
                        T("2024-01-31"), cfg)
 
 

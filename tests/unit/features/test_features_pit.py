@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from features import build_features, label_applications, maturity_summary
+from features.build import FeatureConfig
 from pipelines.simulation.book import load_book
 from pipelines.simulation.simulate import Book, simulate_book
 from pipelines.warehouse.engine import Warehouse
@@ -66,13 +67,13 @@ def test_features_do_not_change_when_the_future_arrives(past_wh: Warehouse,
                                                         full_wh: Warehouse) -> None:
     as_of = business_day_end(CUT)
     window = (date(2023, 1, 1), CUT)
-    before = build_features(load_applications(past_wh, *window), load_outcomes(past_wh, CUT),
+    before = build_features(load_applications(past_wh, *window), load_outcomes(past_wh, CUT, FeatureConfig()),
                             as_of)
     # Later applications, loans and tape months exist now; the same as_of must give the same
     # features, whether the reader or the builder drops the later facts.
     assert full_wh.count("applications") > past_wh.count("applications")
     assert full_wh.count("repayments") > past_wh.count("repayments")
-    for history in (load_outcomes(full_wh, CUT), load_outcomes(full_wh, END)):
+    for history in (load_outcomes(full_wh, CUT, FeatureConfig()), load_outcomes(full_wh, END, FeatureConfig())):
         after = build_features(load_applications(full_wh, *window), history, as_of)
         pd.testing.assert_frame_equal(before, after, check_exact=True)
     assert (before["dealer_matured_loans_12m"] > 0).mean() > 0.9  # dealer history is exercised
@@ -81,11 +82,11 @@ def test_features_do_not_change_when_the_future_arrives(past_wh: Warehouse,
 def test_scoring_path_equals_training_path_to_the_bit(full_wh: Warehouse) -> None:
     train_as_of = business_day_end(END)
     training = build_features(load_applications(full_wh, date(2023, 1, 1), END),
-                              load_outcomes(full_wh, END), train_as_of)
+                              load_outcomes(full_wh, END, FeatureConfig()), train_as_of)
     days = pd.to_datetime(load_applications(full_wh, date(2023, 1, 1), END)["business_date"])
     for day in sorted(set(days.dt.date))[::37]:
         scoring = build_features(load_applications(full_wh, day, day),
-                                 load_outcomes(full_wh, day), business_day_end(day))
+                                 load_outcomes(full_wh, day, FeatureConfig()), business_day_end(day))
         assert len(scoring) > 0
         pd.testing.assert_frame_equal(scoring, training.loc[scoring.index], check_exact=True)
     # The dealer features are not trivially equal: they move from day to day.
@@ -94,14 +95,14 @@ def test_scoring_path_equals_training_path_to_the_bit(full_wh: Warehouse) -> Non
 
 def test_load_outcomes_matches_the_simulated_tape(book: Book, full_wh: Warehouse) -> None:
     for as_of in (CUT, END):
-        pd.testing.assert_frame_equal(load_outcomes(full_wh, as_of),
-                                      outcomes_from_frames(book.loans, book.repayments, as_of))
+        pd.testing.assert_frame_equal(load_outcomes(full_wh, as_of, FeatureConfig()),
+                                      outcomes_from_frames(book.loans, book.repayments, as_of, FeatureConfig()))
 
 
 def test_labels_agree_with_the_ground_truth_on_mature_loans(book: Book,
                                                             full_wh: Warehouse) -> None:
     apps = load_applications(full_wh)
-    labels = label_applications(apps, load_outcomes(full_wh, END), pd.Timestamp(END), 12)
+    labels = label_applications(apps, load_outcomes(full_wh, END, FeatureConfig()), pd.Timestamp(END), 12)
     truth = book.truth.set_index("application_id").loc[labels.index]
     np.testing.assert_array_equal(labels["booked"], truth["booked"])
     labelled = labels["bad"].notna()

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from features import FeatureInputError, label_applications, maturity_summary
+from tests.histories import complete_history
 
 T = pd.Timestamp
 AS_OF = T("2024-06-30")
@@ -36,17 +37,15 @@ LOANS = [
 ]
 
 
-def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+def frames(months: int = 12) -> tuple[pd.DataFrame, pd.DataFrame]:
     apps = pd.DataFrame(APPS, columns=["application_id", "application_ts", "known_bad"])
     apps["application_ts"] = pd.to_datetime(apps["application_ts"])
     apps["known_bad"] = apps["known_bad"].astype("float64")
     hist = pd.DataFrame(LOANS, columns=["application_id", "origination_date", "first_bad_month",
                                         "last_tape_month"])
-    for col in ("origination_date", "first_bad_month", "last_tape_month"):
-        hist[col] = pd.to_datetime(hist[col])
     hist["loan_id"] = "L-" + hist["application_id"]
     hist["dealer_id"] = "D1"
-    return apps, hist
+    return apps, complete_history(hist, months, tape_reach=AS_OF)
 
 
 def test_each_case_gets_its_known_label() -> None:
@@ -84,7 +83,7 @@ def test_an_earlier_cut_off_sees_fewer_mature_loans_and_no_later_bads() -> None:
 
 
 def test_window_length_is_configurable() -> None:
-    apps, hist = frames()
+    apps, hist = frames(months=6)  # the history is read for the same window
     labels = label_applications(apps, hist, AS_OF, 6)
     assert labels.loc["C_bad", "bad"] == 0.0  # 90+ in month 8: outside a 6-month window
     assert labels.loc["E_immature", "mature"] and labels.loc["E_immature", "bad"] == 1.0
@@ -93,9 +92,10 @@ def test_window_length_is_configurable() -> None:
 def test_month_end_origination_keeps_its_twelfth_month() -> None:
     """Originated 28 Feb 2023: months on book 1..12 end on 29 Feb 2024 (a leap year)."""
     apps = pd.DataFrame({"application_id": ["M"], "application_ts": [T("2023-02-28 11:00")]})
-    hist = pd.DataFrame({"loan_id": ["LM"], "application_id": ["M"], "dealer_id": ["D"],
-                         "origination_date": [T("2023-02-28")],
-                         "first_bad_month": [T("2024-02-29")], "last_tape_month": [T("2024-04-30")]})
+    hist = complete_history(pd.DataFrame({
+        "loan_id": ["LM"], "application_id": ["M"], "dealer_id": ["D"],
+        "origination_date": [T("2023-02-28")], "first_bad_month": [T("2024-02-29")],
+        "last_tape_month": [T("2024-04-30")]}))
     assert not label_applications(apps, hist, T("2024-02-28"), 12).loc["M", "mature"]
     assert label_applications(apps, hist, T("2024-02-29"), 12).loc["M", "bad"] == 1.0
 

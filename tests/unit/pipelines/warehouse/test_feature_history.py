@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from features import build_features
+from features.build import FeatureConfig
 from pipelines.core.settings import Settings
 from pipelines.simulation.book import load_book
 from pipelines.simulation.simulate import simulate_book
@@ -29,14 +30,14 @@ def test_same_features_as_the_uncached_history(sqlite_wh: Warehouse, settings: S
                 date(2024, 6, 29)):
         apps = load_applications(sqlite_wh, day, day)
         as_of = business_day_end(day)
-        exact = build_features(apps, load_outcomes(sqlite_wh, day), as_of, cfg)
-        cached = build_features(apps, feature_history(sqlite_wh, day, 12), as_of, cfg)
+        exact = build_features(apps, load_outcomes(sqlite_wh, day, FeatureConfig()), as_of, cfg)
+        cached = build_features(apps, feature_history(sqlite_wh, day, FeatureConfig()), as_of, cfg)
         pd.testing.assert_frame_equal(exact, cached)
     # The March tape serves every day until the April tape: one read across the month change.
-    march = feature_history(sqlite_wh, date(2024, 3, 31), 12)
-    assert feature_history(sqlite_wh, date(2024, 4, 1), 12) is march
-    assert feature_history(sqlite_wh, date(2024, 4, 29), 12) is march
-    assert feature_history(sqlite_wh, date(2024, 4, 30), 12) is not march
+    march = feature_history(sqlite_wh, date(2024, 3, 31), FeatureConfig())
+    assert feature_history(sqlite_wh, date(2024, 4, 1), FeatureConfig()) is march
+    assert feature_history(sqlite_wh, date(2024, 4, 29), FeatureConfig()) is march
+    assert feature_history(sqlite_wh, date(2024, 4, 30), FeatureConfig()) is not march
 
 
 @pytest.mark.parametrize("tape", ["none", "stale"])
@@ -49,8 +50,8 @@ def test_without_a_recent_tape_only_loans_that_can_have_matured_are_read(
     sqlite_wh.execute("DELETE FROM repayments WHERE as_of_month > :m", {"m": kept})
     apps = load_applications(sqlite_wh, day, day)
     as_of, cfg = business_day_end(day), feature_config(settings)
-    history = feature_history(sqlite_wh, day, 12)
+    history = feature_history(sqlite_wh, day, FeatureConfig())
     assert history["origination_date"].max() <= pd.Timestamp("2023-06-30")
-    assert len(history) < len(load_outcomes(sqlite_wh, day))
-    pd.testing.assert_frame_equal(build_features(apps, load_outcomes(sqlite_wh, day), as_of, cfg),
+    assert len(history) < len(load_outcomes(sqlite_wh, day, FeatureConfig()))
+    pd.testing.assert_frame_equal(build_features(apps, load_outcomes(sqlite_wh, day, FeatureConfig()), as_of, cfg),
                                   build_features(apps, history, as_of, cfg))

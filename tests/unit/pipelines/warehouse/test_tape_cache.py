@@ -9,6 +9,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from features.build import FeatureConfig
 from pipelines.monitoring import portfolio as R
 from pipelines.simulation.simulate import simulate_book
 from pipelines.warehouse import tape_cache
@@ -33,7 +34,7 @@ def wh(sqlite_wh: Warehouse) -> Warehouse:
 def test_same_month_reuses_the_read(wh: Warehouse) -> None:
     first = R.load_transition_counts(wh, DAY, 4)
     assert R.load_transition_counts(wh, date(2024, 3, 20), 4) is first
-    assert feature_history(wh, DAY, 12) is feature_history(wh, date(2024, 3, 16), 12)
+    assert feature_history(wh, DAY, FeatureConfig()) is feature_history(wh, date(2024, 3, 16), FeatureConfig())
 
 
 def test_late_tape_row_invalidates(wh: Warehouse) -> None:
@@ -45,10 +46,10 @@ def test_late_tape_row_invalidates(wh: Warehouse) -> None:
 
 
 def test_late_loan_invalidates(wh: Warehouse) -> None:
-    before = feature_history(wh, DAY, 12)
+    before = feature_history(wh, DAY, FeatureConfig())
     loan = wh.read("loans").head(1)
     wh.upsert("loans", loan.assign(loan_id="L-late", application_id="A-late"))
-    assert feature_history(wh, DAY, 12) is not before
+    assert feature_history(wh, DAY, FeatureConfig()) is not before
 
 
 def test_tape_after_the_date_does_not_invalidate(wh: Warehouse) -> None:
@@ -70,11 +71,11 @@ def test_reingested_tape_invalidates(wh: Warehouse) -> None:
 
 def test_shared_outcomes_are_one_read_until_the_book_changes(wh: Warehouse) -> None:
     """Training and the promotion after it label the same data date from one read."""
-    first = shared_outcomes(wh, DAY)
-    assert shared_outcomes(wh, DAY) is first
-    pd.testing.assert_frame_equal(first, load_outcomes(wh, DAY))
+    first = shared_outcomes(wh, DAY, FeatureConfig())
+    assert shared_outcomes(wh, DAY, FeatureConfig()) is first
+    pd.testing.assert_frame_equal(first, load_outcomes(wh, DAY, FeatureConfig()))
     loan = wh.read("loans", "origination_date <= :d", {"d": DAY}).head(1)
     wh.upsert("loans", loan.assign(loan_id="L-late", application_id="A-late"))
-    after = shared_outcomes(wh, DAY)
+    after = shared_outcomes(wh, DAY, FeatureConfig())
     assert after is not first and "L-late" in set(after["loan_id"])
-    pd.testing.assert_frame_equal(after, load_outcomes(wh, DAY))
+    pd.testing.assert_frame_equal(after, load_outcomes(wh, DAY, FeatureConfig()))
