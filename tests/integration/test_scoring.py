@@ -13,11 +13,13 @@ import pytest
 import xgboost as xgb
 from mlflow import MlflowClient
 
-from features import FEATURES, build_features
+from features import build_features
+from features.build import FeatureConfig
 from models.pd_model import PDModel
 from models.registry import load_pd_model, register_pd_model, start_run
 from pipelines.core.settings import Settings
 from pipelines.scoring.models import ScoringError, scoring_policy
+from pipelines.scoring.reason_codes import reason_table
 from pipelines.scoring.run import DayNotLoadedError, score_day
 from pipelines.scoring.summary import ScoreResult, day_summary_markdown
 from pipelines.simulation.book import load_book
@@ -117,10 +119,17 @@ def test_declined_and_referred_have_reason_codes(trained_settings: Settings) -> 
     rows = day_scores(wh, DAY)
     acted = rows[rows["decision"] != "approve"]
     assert {"review", "decline"} <= set(acted["decision"])  # the date holds both
-    assert acted["reason_1"].notna().all()
-    names = {s.name for s in FEATURES}
+    # a declined applicant's risk is well above the base: something raised it
+    assert acted.loc[acted["decision"] == "decline", "reason_1"].notna().all()
+    assert acted["reason_1"].notna().mean() > 0.9
+    table = reason_table(trained_settings)
     codes = acted[["reason_1", "reason_2", "reason_3"]].stack().dropna()
-    assert set(codes) <= names
+    assert set(codes) <= set(table.texts())  # codes of the table, never a feature name
+    for i in (1, 2, 3):  # each code is stored with its notice text
+        has = acted[f"reason_{i}"].notna()
+        assert (acted.loc[has, f"reason_text_{i}"]
+                == acted.loc[has, f"reason_{i}"].map(table.texts())).all()
+        assert acted.loc[~has, f"reason_text_{i}"].isna().all()
     no_dup = acted[["reason_1", "reason_2", "reason_3"]].apply(
         lambda r: r.dropna().is_unique, axis=1)
     assert no_dup.all()
