@@ -22,7 +22,7 @@ import pandas as pd
 from pipelines.core.errors import short
 
 DEFAULT_PIVOT_YEAR = 1969  # what strptime does: 69-99 are 1969-1999, 00-68 are 2000-2068
-_RULE_CHARS = 120  # the quarantine's rule column holds 128
+_RULE_CHARS = 96  # the quarantine's rule column holds 128, with short()'s "... (N characters)"
 
 
 def as_text(raw: pd.Series) -> pd.Series:
@@ -85,7 +85,7 @@ class DateFormat:
 @dataclass(frozen=True)
 class NumberFormat:
     """``{number: {currency: "$", thousands: ",", decimal: "."}}`` and ``{percent: true}``.
-    A value is an optional sign, the currency symbol before or after it (or neither), digits
+    A value is an optional sign, the currency symbol before or after it (or none), digits
     grouped by ``thousands`` and ``decimal`` before the fraction; nothing else (no exponent, no
     second sign). A percentage reads ``7.5%`` and ``7.5`` alike as 0.075: a column declared a
     percentage is in percent points, with or without its sign."""
@@ -110,8 +110,8 @@ class NumberFormat:
         if not self.currency:
             return rf"[-+]?{number}{tail}"
         cur = re.escape(self.currency)
-        return (rf"(?:[-+]?\s*{cur}\s*{number}|{cur}\s*[-+]\s*{number}|[-+]?{number}\s*{cur})"
-                + tail)
+        return (rf"(?:[-+]?\s*{cur}\s*{number}|{cur}\s*[-+]\s*{number}"
+                rf"|[-+]?{number}(?:\s*{cur})?){tail}")
 
     def parse(self, raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
         if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):

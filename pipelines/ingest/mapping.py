@@ -325,7 +325,7 @@ def _format(entry: Any, type_of: str, at: str) -> Format:
         raise MappingError(f"{at}: one format per column, got {', '.join(map(str, entry))}")
     (name, options), = entry.items()
     if type_of not in FORMAT_TYPES[name]:
-        raise MappingError(f"{at}: a {name} format cannot give a {type_of} column "
+        raise MappingError(f"{at}: a {name} format does not fit the {type_of} column "
                            f"(it fits {' or '.join(FORMAT_TYPES[name])} columns)")
     at = f"{at}.{name}"
     if name == "date":
