@@ -285,13 +285,12 @@ def _portfolio_prior(tables: _DealerTables, t: np.ndarray, config: FeatureConfig
     return (tables.cum_bad[n] + k * config.base_rate) / (n + k)
 
 
-def _dealer_counts(tables: _DealerTables, left: pd.DataFrame,
-                   on: str = "t") -> tuple[np.ndarray, np.ndarray]:
-    """Matured and bad loan counts of each application's dealer at its time (column ``on``,
-    sorted): an as-of join of the per-dealer cumulative sums on the maturity time."""
+def _dealer_counts(tables: _DealerTables, left: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Matured and bad loan counts of each application's dealer at its time ``t`` (sorted): an
+    as-of join of the per-dealer cumulative sums on the maturity time."""
     if tables.cum.empty:
         return np.zeros(len(left)), np.zeros(len(left))
-    joined = pd.merge_asof(left, tables.cum, left_on=on, right_on="mature_ts", by="dealer_id",
+    joined = pd.merge_asof(left, tables.cum, left_on="t", right_on="mature_ts", by="dealer_id",
                            direction="backward", allow_exact_matches=True)
     return (joined["n_cum"].fillna(0.0).to_numpy(), joined["b_cum"].fillna(0.0).to_numpy())
 
@@ -316,9 +315,12 @@ def dealer_history(applications: pd.DataFrame, history: pd.DataFrame, as_of: pd.
                          "pos": np.flatnonzero(has_dealer)})
     left = left.sort_values("t", kind="stable")
     matured, bads = _dealer_counts(tables, left)
-    # t minus whole months keeps the order of t, so the frame stays sorted for the as-of join
-    left["t_recent"] = (pd.Series(left["t"]) - pd.DateOffset(months=config.dealer_recent_months))
-    matured_before, _ = _dealer_counts(tables, left, "t_recent")
+    # Matured by t minus the recent months: minus whole months can reorder times within a day
+    # (28 Feb 23:00 and 29 Feb 09:00 both land on 28 Feb), so that join sorts on its own key.
+    recent = left.assign(t=left["t"] - pd.DateOffset(months=config.dealer_recent_months))
+    recent = recent.sort_values("t", kind="stable")
+    before = pd.Series(_dealer_counts(tables, recent)[0], index=recent.index)
+    matured_before = before.reindex(left.index).to_numpy()
     prior = _portfolio_prior(tables, left["t"].to_numpy(), config)
     k = config.dealer_prior_strength
     pos = left["pos"].to_numpy()
