@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike
 from sklearn.metrics import roc_curve
 
 from models import metrics as M
+from models.importance import importance_ranking
 
 _SIZE = (6.0, 4.5)
 
@@ -125,8 +126,7 @@ def importance_figure(booster: xgb.Booster, importance_type: str = "total_gain",
                       top: int = 20) -> Figure:
     """Feature importance from the booster (total gain by default: comparable across features
     that split often and rarely)."""
-    scores = booster.get_score(importance_type=importance_type)
-    ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)[:top]
+    ranked = importance_ranking(booster, importance_type, top)
     fig, ax = _figure(f"Feature importance ({importance_type})")
     _barh(ax, [k for k, _ in ranked], np.array([v for _, v in ranked]))
     return fig

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from models.importance import ranked_importance
 from models.pd_model import PDModel
 from models.registry import RegistryError, aliases, load_pd_model, load_reference, run_info
 from pipelines.core.errors import CreditflowError
@@ -48,7 +49,8 @@ class Champion:
     def description(self) -> dict[str, Any]:
         """The champion as monitoring's day reads it: name, version, oot_auc, feature_names."""
         return {"name": self.name, "version": self.version, "oot_auc": self.oot_auc,
-                "feature_names": self.feature_names}
+                "feature_names": self.feature_names,
+                "top_features": ranked_importance(self.model.booster)}
 
 
 def champion_version(settings: Settings, found: Mapping[str, str] | None = None) -> str:

@@ -206,6 +206,10 @@ class AlertSettings(BaseModel):
         return [reveal(u) or "" for u in self.urls]
 
 
+class ReportsSettings(BaseModel):
+    base_url: str | None = None  # where the reports folder is served; alerts link to pages there
+
+
 class SecuritySettings(BaseModel):
     id_salt: SecretStr = SecretStr("change-me")
 
@@ -231,6 +235,7 @@ class Settings(BaseSettings):
     promotion: PromotionSettings = PromotionSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     alerts: AlertSettings = AlertSettings()
+    reports: ReportsSettings = ReportsSettings()
     security: SecuritySettings = SecuritySettings()
 
     @field_validator("home")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pipelines.monitoring import portfolio as R
 from pipelines.monitoring.context import ALERT, DayContext, DayFindings
+from pipelines.monitoring.pages import day_page
 from pipelines.monitoring.retrain_rules import PolicyInputs, RetrainDecision
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.monitoring import metric_history
@@ -58,7 +59,8 @@ class _Texts:
         run = f"MLflow experiment '{ctx.cfg.experiment_name}', run " \
               f"'monitor-{ctx.business_date.isoformat()}'"
         path = self.paths.get(key)
-        return f"Report: {path} ({run})." if path else f"Report: {run}."
+        page = f" The week's page: {day_page(ctx.settings, ctx.business_date)}."
+        return (f"Report: {path} ({run})." if path else f"Report: {run}.") + page
 
     def window(self) -> str:
         ctx = self.ctx

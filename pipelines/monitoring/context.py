@@ -33,6 +33,7 @@ class ChampionDescription:
     version: str
     oot_auc: float | None
     feature_names: list[str]
+    top_features: list[str] = field(default_factory=list)  # by importance, most first
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class DriftFindings:
     score_psi: tuple[float, str] | None = None  # value, band
     score_means: tuple[float, float] | None = None  # window, reference
     evidently: EvidentlyResult | None = None
+    features: pd.DataFrame | None = None  # the window's champion features, as compared
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,8 @@ class MonitorResult:
     report_paths: dict[str, Path] = field(default_factory=dict)
     mlflow_run_id: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    snapshot_path: Path | None = None  # the day's snapshot in the Evidently workspace
+    page: str = ""  # the risk-team page that covers the day (path or URL)
 
     def alert_keys(self) -> list[str]:
         return [a.condition_key for a in self.alerts]

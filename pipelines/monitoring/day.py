@@ -26,7 +26,7 @@ import pandas as pd
 
 from pipelines.core.errors import CreditflowError
 from pipelines.core.settings import Settings
-from pipelines.monitoring import report
+from pipelines.monitoring import report, workspace
 from pipelines.monitoring.alerts import send_alert
 from pipelines.monitoring.conditions import policy_inputs, raised_conditions, retrain_message
 from pipelines.monitoring.context import (
@@ -37,6 +37,7 @@ from pipelines.monitoring.context import (
     MonitorResult,
 )
 from pipelines.monitoring.measure import measure_drift, measure_performance, measure_portfolio
+from pipelines.monitoring.pages import day_page
 from pipelines.monitoring.policy import decide_retrain
 from pipelines.monitoring.retrain_rules import RetrainDecision
 from pipelines.monitoring.window import window_applications
@@ -44,6 +45,7 @@ from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.monitoring import window_scores, write_metrics, write_monitor_manifest
 
 log = logging.getLogger(__name__)
+_TOP_FEATURES = 5  # the champion's most important features drawn on the workspace dashboard
 
 
 class MonitoringError(CreditflowError):
@@ -102,11 +104,14 @@ def monitor_day(settings: Settings, wh: Warehouse, business_date: date,
         if decision.fire:
             alerts.append(send_alert(settings, wh, "retrain_trigger", business_date,
                                      retrain_message(ctx, decision), "info"))
+    with timings.timed("workspace"):
+        snapshot = _snapshot(ctx, found, metrics, reference)
+    page = day_page(settings, business_date)
     with timings.timed("mlflow"):
-        run_id = _log_mlflow(ctx, metrics, paths, decision)
+        run_id = _log_mlflow(ctx, metrics, paths, decision, page)
     result = MonitorResult(business_date, ctx.window_start, business_date, found.n_applications,
                            found.n_scored, metrics, alerts, decision, paths, run_id,
-                           dict(timings))
+                           dict(timings), snapshot, page)
     _manifest(wh, result, champ)
     log.info("monitored %s: %d applications, %d metrics, %d alert(s), retrain=%s (%s)",
              business_date, found.n_applications, len(metrics), len(alerts), decision.fire,
@@ -126,7 +131,38 @@ def _champion(champion: dict, reference: pd.DataFrame) -> ChampionDescription:
             f"{', '.join(absent + ([] if 'pd' in reference.columns else ['pd']))}")
     oot = champion.get("oot_auc")
     return ChampionDescription(str(champion["name"]), str(champion["version"]),
-                               None if oot is None else float(oot), names)
+                               None if oot is None else float(oot), names,
+                               [f for f in champion.get("top_features", []) if f in names])
+
+
+def _snapshot(ctx: DayContext, found: DayFindings, metrics: pd.DataFrame,
+              reference: pd.DataFrame) -> Path | None:
+    """The day's snapshot in the Evidently workspace: on the days the figures are drawn (every
+    day in production; the demo draws them weekly) and on any day the drift report ran."""
+    drift, cfg = found.drift, ctx.cfg
+    if drift.features is None or drift.features.empty or not (ctx.plots or drift.evidently):
+        return None
+    monitored = [f for f in ctx.champion.feature_names if f not in set(cfg.trend_features)]
+    top = [f for f in ctx.champion.top_features if f in monitored][:_TOP_FEATURES]
+    snap = workspace.day_snapshot(reference, drift.features, monitored, top,
+                                  _day_figures(found, metrics), ctx.business_date,
+                                  ctx.champion.version, cfg.evidently_sample_rows,
+                                  cfg.drift_share_threshold, cfg.evidently_method,
+                                  ctx.settings.seed)
+    return workspace.record_snapshot(workspace.workspace_dir(ctx.settings.reports_dir),
+                                     ctx.business_date, snap, top)
+
+
+def _day_figures(found: DayFindings, metrics: pd.DataFrame) -> dict[str, float | None]:
+    """Score PSI, estimated AUC, realised AUC of the latest vintage with enough bads, and the
+    approval rate, as the day measured them."""
+    rows = metrics[metrics["segment"] == "all"].set_index("metric")["value"]
+    realised = metrics[(metrics["metric"] == "realised_auc") & metrics["band"].notna()]
+    return {"score_psi": rows.get("score_psi"),
+            "estimated_auc": rows.get("estimated_auc"),
+            "realised_auc": None if realised.empty else realised["value"].iloc[-1],
+            "approval_rate": rows.get("decision_rate.approve",
+                                      0.0 if found.n_scored else None)}
 
 
 def _manifest(wh: Warehouse, result: MonitorResult, champ: ChampionDescription) -> None:
@@ -137,7 +173,8 @@ def _manifest(wh: Warehouse, result: MonitorResult, champ: ChampionDescription) 
     details = {"retrain": result.decision.fire, "reasons": result.decision.reasons,
                "alerts": result.alert_keys(), "timings": result.timings,
                "mlflow_run_id": result.mlflow_run_id,
-               "reports": {k: str(v) for k, v in result.report_paths.items()}}
+               "reports": {k: str(v) for k, v in result.report_paths.items()},
+               "page": result.page, "workspace_snapshot": str(result.snapshot_path or "")}
     write_monitor_manifest(wh, result.business_date, champ.version, counts, details)
 
 
@@ -148,7 +185,7 @@ def _mlflow_metrics(metrics: pd.DataFrame) -> dict[str, float]:
 
 
 def _log_mlflow(ctx: DayContext, metrics: pd.DataFrame, paths: dict[str, Path],
-                decision: RetrainDecision) -> str:
+                decision: RetrainDecision, page: str) -> str:
     # imported at call time, not at the top: the crash tests wrap the registry's functions in
     # place after this module is imported
     from models.registry import resume_run, run_tagged, start_run
@@ -162,7 +199,8 @@ def _log_mlflow(ctx: DayContext, metrics: pd.DataFrame, paths: dict[str, Path],
                      tags={"business_date": label}))
     run.set_tags({"business_date": label, "champion_name": ctx.champion.name,
                   "champion_version": ctx.champion.version, "window_start":
-                  ctx.window_start.isoformat(), "retrain": str(decision.fire).lower()})
+                  ctx.window_start.isoformat(), "retrain": str(decision.fire).lower(),
+                  "creditflow.page": page})
     run.log_metrics(_mlflow_metrics(metrics))
     run.log_frame(metrics.drop(columns=["details"]), "metrics/monitoring_metrics.csv")
     for path in paths.values():

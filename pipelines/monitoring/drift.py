@@ -149,6 +149,20 @@ def _drifted(method: str, score: float, threshold: float) -> bool:
     return score < threshold if "p_value" in method else score >= threshold
 
 
+def evidently_inputs(reference: pd.DataFrame, current: pd.DataFrame, features: Sequence[str],
+                     sample_rows: int, seed: int
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, list[str], list[str]]:
+    """The seeded samples of both sides as Evidently reads them, and the numeric and
+    categorical feature names (the drift report and the workspace snapshot share them)."""
+    check_columns(reference, current, features)
+    feats = list(features)
+    categorical = [f for f in feats if is_categorical(reference[f])]
+    numeric = [f for f in feats if f not in categorical]
+    ref = _evidently_frame(_sample(reference, sample_rows, seed), numeric, categorical)
+    cur = _evidently_frame(_sample(current, sample_rows, seed), numeric, categorical)
+    return ref, cur, numeric, categorical
+
+
 def evidently_drift(reference: pd.DataFrame, current: pd.DataFrame, features: Sequence[str],
                     sample_rows: int, drift_share: float, method: str | None, seed: int,
                     html_path: Path | None = None) -> EvidentlyResult:
@@ -157,12 +171,9 @@ def evidently_drift(reference: pd.DataFrame, current: pd.DataFrame, features: Se
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    check_columns(reference, current, features)
     feats = list(features)
-    categorical = [f for f in feats if is_categorical(reference[f])]
-    numeric = [f for f in feats if f not in categorical]
-    ref = _evidently_frame(_sample(reference, sample_rows, seed), numeric, categorical)
-    cur = _evidently_frame(_sample(current, sample_rows, seed), numeric, categorical)
+    ref, cur, numeric, categorical = evidently_inputs(reference, current, feats, sample_rows,
+                                                      seed)
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
     preset = DataDriftPreset(columns=feats, drift_share=drift_share, method=method)
     snapshot = Report([preset], include_tests=False).run(

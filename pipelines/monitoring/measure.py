@@ -90,7 +90,7 @@ def measure_drift(ctx: DayContext, rows: MetricRows, wh: Warehouse, apps: pd.Dat
     else:
         log.info("%s: Evidently report not run (screen below the %s band, or a report in the "
                  "last %d days)", ctx.business_date, cfg.evidently_when, cfg.evidently_every_days)
-    return DriftFindings(ok, csi, score_psi, score_means, evidently)
+    return DriftFindings(ok, csi, score_psi, score_means, evidently, X)
 
 
 def _reference_scores(settings: Settings, reference: pd.DataFrame) -> np.ndarray:

@@ -84,3 +84,56 @@ def vintage_figure(curves: pd.DataFrame) -> Figure:
     if len(curves):
         ax.legend(fontsize=7, ncol=2, loc="upper left")
     return fig
+
+
+def daily_decisions(volume: pd.DataFrame) -> Figure:
+    """Stacked bars of approve / review / decline per business date (volume frame of
+    ``pipelines.warehouse.reporting.daily_volume``)."""
+    fig, ax = _figure("Decisions per business date (champion)")
+    bottom = np.zeros(len(volume))
+    dates = pd.to_datetime(volume["business_date"])
+    for decision, color in (("approve", "#3c8d5a"), ("review", "#e0a526"),
+                            ("decline", "#c23b3b")):
+        values = volume[decision].to_numpy(dtype=float)
+        ax.bar(dates, values, bottom=bottom, color=color, label=decision, width=0.8)
+        bottom += values
+    ax.set_ylabel("applications scored")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.autofmt_xdate()
+    return fig
+
+
+def score_distribution(points: np.ndarray, counts: np.ndarray, reference: np.ndarray,
+                       bins: int = 30) -> Figure:
+    """The period's score distribution (counted per whole point) against the champion's
+    training reference, both as shares per bin."""
+    fig, ax = _figure("Score distribution: this period against the reference")
+    lo = float(np.nanmin(np.concatenate([points, reference]))) if len(points) else 300.0
+    hi = float(np.nanmax(np.concatenate([points, reference]))) if len(points) else 850.0
+    edges = np.linspace(lo, hi + 1e-9, bins + 1)
+    ref_share = np.histogram(reference, bins=edges)[0] / max(len(reference), 1)
+    cur = np.histogram(points, bins=edges, weights=counts)[0]
+    cur_share = cur / max(cur.sum(), 1)
+    width = edges[1] - edges[0]
+    ax.bar(edges[:-1], ref_share, width=width, align="edge", alpha=0.45, color="grey",
+           label="reference (training window)")
+    ax.step(edges[:-1], cur_share, where="post", color="#123a5c", linewidth=2,
+            label="this period")
+    ax.set_xlabel("score (higher = safer)")
+    ax.set_ylabel("share of applications")
+    ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def metric_lines(series: pd.DataFrame, title: str, ylabel: str) -> Figure:
+    """One line per metric over business dates (rows: business_date, metric, value)."""
+    fig, ax = _figure(title)
+    for metric, rows in series.groupby("metric"):
+        rows = rows.sort_values("business_date")
+        ax.plot(pd.to_datetime(rows["business_date"]), rows["value"], marker=".",
+                label=str(metric))
+    if len(series):
+        ax.legend(loc="best", fontsize=8)
+    ax.set_ylabel(ylabel)
+    fig.autofmt_xdate()
+    return fig

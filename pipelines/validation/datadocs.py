@@ -1,8 +1,10 @@
 """Data Docs: the gate's GX validation result rendered as one HTML page under
 ``reports/validation``.
 
-An ephemeral GX context with a filesystem Data Docs site; no index page, because GX's index builder
-deletes the pages of results it does not hold, and an ephemeral context holds only its own run.
+An ephemeral GX context with a filesystem Data Docs site; no GX index page, because GX's index
+builder deletes the pages of results it does not hold, and an ephemeral context holds only its own
+run: each page is rewritten to open offline with "Home" on the reports index
+(``pipelines.validation.offline_docs``), which lists every page.
 
 GX's context and Data Docs SiteBuilder are cached per process and suite kind (``GxState``,
 guarded by ``GX_LOCK`` because Prefect runs tasks in worker threads): the SiteBuilder holds the
@@ -18,6 +20,8 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from pipelines.validation.offline_docs import rewrite_page
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,9 @@ class GxState:
             site = self._site(docs_dir)
             site.build(resource_identifiers=[key], build_index=False)
             url = site.get_resource_url(resource_identifier=key)
+            page = Path((url or "").removeprefix("file://"))
+            if page.is_file():  # the reports index sits beside the docs directory
+                rewrite_page(page, docs_dir.parent / "index.html")
         except Exception as exc:  # a report is a by-product: it never fails the gate
             log.warning("Data Docs not written for %s: %s", batch_id, exc)
             return None
