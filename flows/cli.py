@@ -207,6 +207,23 @@ def monitor(
 
 
 @app.command()
+def report(
+    day: Annotated[date, date_option("--date", help="Business date the pages cover.")],
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write the risk team's pages for one business date (Prefect flow `risk-report`): its
+    week's and month's risk reports and the index of every page."""
+
+    def action(settings: Settings) -> dict[str, Any]:
+        from flows.report import risk_report
+
+        return risk_report(business_date=day)
+
+    run(action, as_json, debug, flows=True)
+
+
+@app.command()
 def summary(as_json: JsonOpt = False, debug: DebugOpt = False) -> None:
     """Counts and date ranges of what the warehouse holds."""
     from pipelines.simulation.book import warehouse_summary

@@ -20,8 +20,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from flows.common import flow_settings
 from flows.monitoring import load_champion, monitor, start_retraining
+from flows.report import write_pages
 from flows.training import training
 from pipelines.core.settings import Settings
+from pipelines.monitoring.measure import _reference_scores as reference_scores
+from pipelines.monitoring.pages import index_path
+from pipelines.monitoring.workspace import workspace_dir
 from pipelines.scoring.run import score_day
 from pipelines.simulation.demo import (
     DemoPlan,
@@ -78,6 +82,8 @@ def demo(days: int = 120, per_day: int = 400, scenario: str = "used_car_mix",
             ingest(settings, day_feed(book, day))
             score(settings, day)
             result = monitor(settings, day, champion, plan.plots_on(day))
+            if day.weekday() == 6 or day == plan.demo_end:  # a week's end: its pages
+                write_pages(settings, day, reference_scores(settings, champion.reference))
             if result.decision.fire:
                 retrainings.append({"day": day.isoformat(), "reasons": result.decision.reasons,
                                     **start_retraining(settings, day, result.decision)})
@@ -105,6 +111,9 @@ def _finish(settings: Settings, wh: Warehouse, plan: DemoPlan, first: dict[str, 
 def where_to_look(settings: Settings) -> dict[str, str]:
     """The commands and paths that open what the demo made."""
     return {
+        "risk_pages": str(index_path(settings)),
+        "evidently_ui": f".venv/bin/evidently ui --workspace "
+                        f"{workspace_dir(settings.reports_dir)} --host 127.0.0.1",
         "mlflow_ui": f".venv/bin/mlflow ui --backend-store-uri {settings.tracking_uri} "
                      f"--host 127.0.0.1",
         "drift_reports": str(settings.reports_dir / "drift"),
