@@ -78,6 +78,7 @@ def model_card(
     descriptions: Mapping[str, str],
     feature_dtypes: Mapping[str, str],
     metrics: Mapping[str, Mapping[str, float]],
+    dropped_features: Mapping[str, str] | None = None,
     calibration: Mapping[str, Any],
     cutoffs: Mapping[str, Any],
     approval: Mapping[str, float] | None = None,
@@ -95,7 +96,8 @@ def model_card(
     e.g. {"oot": ..., "oot baseline": ..., "train (in-sample)": ...}. calibration: method, n_fit,
     ece_before, ece_after (on OOT). cutoffs: base_score, base_odds, pdo, approve_at, decline_below
     (and target_approval_rate if the cut-off was derived). approval: metrics.approval_stats on
-    OOT. reason_codes: k, exact or approximate, and the agreement figures.
+    OOT. reason_codes: k, exact or approximate, and the agreement figures. dropped_features:
+    feature -> why it was left out of the model.
     """
     out = [f"# Model card: {name} version {version or '(unregistered)'}", ""]
     out += ["## Purpose", "", purpose, ""]
@@ -108,6 +110,9 @@ def model_card(
                    for w, (start, end) in windows.items()])
     out += ["", _window_note(windows), ""]
     out += ["## Features", "", *_features(feature_names, monotone, descriptions, feature_dtypes)]
+    if dropped_features:
+        out += ["", "Left out, for lack of data in the training window:", "",
+                *_table(("feature", "why"), list(dropped_features.items()))]
     out += ["", "## Performance", "", *_metrics(metrics)]
     out += ["", "Metrics labelled in-sample are computed on the training window and are not "
             "evidence of performance.", ""]

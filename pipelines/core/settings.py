@@ -111,6 +111,7 @@ class TrainingSettings(BaseModel):
     colsample_bytree: float = 0.8
     reg_lambda: float = 1.0
     nthread: int = 2
+    min_feature_coverage: float = Field(default=0.05, ge=0.0, le=1.0)  # else left out
     hpo_trials: int = 0
     hpo_timeout_s: int = 300
     registered_model_name: str = "creditflow-pd"

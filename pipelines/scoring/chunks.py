@@ -28,7 +28,9 @@ from pipelines.scoring.models import (
     model_specs,
     scoring_policy,
 )
+from pipelines.validation.contract import load_contract, unchecked_columns
 from pipelines.validation.gate import GateResult, run_gate
+from pipelines.validation.quarantine import load_suite
 from pipelines.warehouse.engine import Warehouse, warehouse_for
 from pipelines.warehouse.history import (
     business_day_end,
@@ -71,6 +73,9 @@ class ChunkContext:
     models: list[ScoringModel]
     run_id: str
     warehouse_url: str
+    # application columns the re-validation leaves out: this book never declared them and no
+    # model uses them (pipelines.validation.contract)
+    unchecked: tuple[str, ...] = ()
 
 
 ChunkMapper = Callable[[list[Chunk], ChunkContext], Iterable[ChunkOutput]]
@@ -115,6 +120,7 @@ def score_chunk(chunk: Chunk, ctx: ChunkContext) -> ChunkOutput:
     day = chunk.business_date
     apps = load_applications(warehouse_for(ctx.warehouse_url), day, day,
                              id_range=(chunk.first_id, chunk.last_id))
+    apps = apps.drop(columns=[c for c in ctx.unchecked if c in apps.columns])
     gate = run_gate(apps, "applications", day_batch_id(day), settings, wh=None,
                     business_date=day, data_docs=False)
     outcomes = _outcomes(ctx.warehouse_url, day, ctx.run_id, feature_config(settings))
@@ -128,6 +134,16 @@ def score_chunk(chunk: Chunk, ctx: ChunkContext) -> ChunkOutput:
     scores = (pd.concat(frames, ignore_index=True) if frames
               else pd.DataFrame(columns=[*SCORE_COLUMNS]))
     return ChunkOutput(scores, _slim(gate, chunk.offset))
+
+
+def unchecked_columns_for(wh: Warehouse, settings: Settings,
+                          models: list[ScoringModel]) -> tuple[str, ...]:
+    """What the day's re-validation need not check: the book's contract and the models'
+    sources decide (every column while the book has no contract)."""
+    used = {src for m in models for s in model_specs(m.model) for src in s.sources
+            if "." not in src}
+    return tuple(unchecked_columns(load_suite("applications", settings),
+                                   load_contract(wh, "applications"), used))
 
 
 @lru_cache(maxsize=2)

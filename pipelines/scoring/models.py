@@ -71,31 +71,29 @@ def _load(uri: str, name: str, version: str, role: str) -> PDModel:
 
 
 def model_specs(model: PDModel) -> list[FeatureSpec]:
-    """The specs the scoring frame is built from: the registry's built-in features plus the
-    model's own bring-your-own extras (their categories as trained). Built-ins come from the
-    registry, not from the model, so a model trained on another feature list does not match."""
+    """The specs the scoring frame is built from, in the model's order: the registry's built-in
+    features the model uses (training leaves out those a book has no data for) plus its own
+    bring-your-own extras (their categories as trained). A name the registry does not know is
+    left for ``check_signature`` to refuse."""
     builtin = {s.name for s in FEATURES}
     extras = [n for n in model.feature_names if n not in builtin]
     numeric = [n for n in extras if model.feature_dtypes.get(n) != CATEGORY]
     categorical = {n: model.categories.get(n, []) for n in extras if n not in numeric}
     # a policy output the model was trained on is built for it; the leakage guard still
     # refuses it unless the configuration allows it
-    return feature_specs(numeric, categorical, allowed_policy_outputs=model.feature_names)
+    specs = feature_specs(numeric, categorical, allowed_policy_outputs=model.feature_names)
+    by_name = {s.name: s for s in specs}
+    return [by_name[n] for n in model.feature_names if n in by_name]
 
 
 def check_signature(model: PDModel) -> None:
-    """The model's feature list must be exactly what the builder produces for it."""
-    built = [s.name for s in model_specs(model)]
-    if built == list(model.feature_names):
-        return
+    """Every feature the model was trained on must be one the builder can produce for it."""
+    built = {s.name for s in model_specs(model)}
     missing = [c for c in model.feature_names if c not in built]
-    extra = [c for c in built if c not in model.feature_names]
-    detail = "; ".join(part for part in (
-        f"the model needs {missing} which the feature builder does not produce" if missing
-        else "", f"the builder produces {extra} which the model was not trained on" if extra
-        else "", "" if missing or extra else "same features in another order") if part)
-    raise ScoringError(f"signature mismatch: {model.name} version {model.version} does not fit "
-                       f"the feature frame: {detail}; nothing was scored")
+    if missing:
+        raise ScoringError(f"signature mismatch: {model.name} version {model.version} needs "
+                           f"{missing}, which the feature builder does not produce; nothing "
+                           "was scored")
 
 
 def recorded_cutoffs(settings: Settings, model: PDModel) -> tuple[float, float]:

@@ -44,6 +44,7 @@ from pipelines.scoring.chunks import (
     day_batch_id,
     plan_chunks,
     sequential,
+    unchecked_columns_for,
 )
 from pipelines.scoring.models import (
     CHAMPION,
@@ -132,7 +133,8 @@ def _run(settings: Settings, wh: Warehouse, business_date: date, force: bool,
             _refuse_unloaded_day(wh, business_date, conn)
         delete_scores(wh, conn, business_date)
         tally, day_gate = _Tally(), _DayGate(business_date)
-        ctx = ChunkContext(settings, models, result.run_id, wh.url)
+        ctx = ChunkContext(settings, models, result.run_id, wh.url,
+                           unchecked_columns_for(wh, settings, models))
         for output in map_chunks(chunks, ctx):
             _write_chunk(wh, conn, output, settings, result, tally)
             day_gate.add(output.gate)

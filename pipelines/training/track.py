@@ -118,6 +118,7 @@ def _params(settings: Settings, ts: TrainingSet, ev: Evaluation,
                           "base_odds": settings.scoring.base_odds, "pdo": settings.scoring.pdo},
         "features": ",".join(s.name for s in ts.specs),
     }
+        "features_dropped": ",".join(ts.dropped),
 
 
 def _tags(settings: Settings, ts: TrainingSet, triggered_by: str) -> dict[str, Any]:
@@ -153,6 +154,7 @@ def log_and_register(settings: Settings, run: TrackedRun, ts: TrainingSet, model
                  "data/features.json")
     log_reference(run, reference_frame(settings, model, ts))
     log_datasets(settings, run, ts)
+    run.log_dict(ts.dropped, "data/features_dropped.json")
     name = settings.training.registered_model_name
     # No alias yet: a process killed before the run is FINISHED must not leave ``challenger``
     # on a version whose training never completed (daily scoring shadows the challenger).
@@ -182,6 +184,7 @@ def card(settings: Settings, ts: TrainingSet, model: PDModel, ev: Evaluation, ru
         feature_dtypes=model.feature_dtypes, metrics=ev.metrics, calibration=ev.calibration,
         cutoffs={"base_score": settings.scoring.base_score,
                  "base_odds": settings.scoring.base_odds, "pdo": settings.scoring.pdo,
+        dropped_features=ts.dropped,
                  **ev.cutoffs, "target_approval_rate": settings.scoring.target_approval_rate},
         approval={k: ev.metrics["oot"][k] for k in ("approval_rate", "review_rate",
                                                      "decline_rate", "bad_rate_approved")

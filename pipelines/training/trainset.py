@@ -16,6 +16,7 @@ from features import (
     label_applications,
     maturity_summary,
 )
+from features.coverage import features_with_data
 from features.registry import FeatureSpec
 from pipelines.core.calendar import Windows, plan_windows, window_of
 from pipelines.core.errors import CreditflowError
@@ -47,6 +48,8 @@ class TrainingSet:
     population: pd.DataFrame | None = None
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     maturity: dict[str, Any] = field(default_factory=dict)
+    # features left out because the training window has no data for them, with the reason
+    dropped: dict[str, str] = field(default_factory=dict)
 
     def rows(self) -> dict[str, int]:
         return {w: len(self.X[w]) for w in WINDOW_NAMES}
@@ -84,9 +87,16 @@ def load_training_set(settings: Settings, wh: Warehouse, windows: Windows) -> Tr
     specs = feature_specs(numeric, categorical, settings.features.allowed_policy_outputs)
     X_all = build_features(apps, outcomes, as_of, feature_config(settings), specs)
     which = window_of(apps["business_date"], windows).to_numpy()
+    specs, dropped = features_with_data(X_all[which == "train"], specs,
+                                        settings.training.min_feature_coverage)
+    if not specs:
+        raise TrainingError(f"no feature has data in the training window {windows.train}: "
+                            + "; ".join(f"{n}: {why}" for n, why in dropped.items()))
+    X_all = X_all[[s.name for s in specs]]
     bad = labels["bad"].to_numpy()
     ts = TrainingSet(windows=windows, X={}, y={}, specs=specs,
-                     population=X_all[which == "train"], maturity=maturity_summary(labels))
+                     population=X_all[which == "train"], maturity=maturity_summary(labels),
+                     dropped=dropped)
     for name in WINDOW_NAMES:
         in_window = which == name
         keep = in_window & ~np.isnan(bad)

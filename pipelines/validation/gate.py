@@ -51,6 +51,7 @@ from pipelines.core.errors import CreditflowError
 from pipelines.core.privacy import pseudonymise_batch, withhold_id
 from pipelines.core.settings import Settings, reveal
 from pipelines.core.text import record_keys
+from pipelines.validation.contract import load_contract, missing_declared, newly_provided
 from pipelines.validation.gx_suite import GxBatch, GxOutcome
 from pipelines.validation.quarantine import (
     ISSUE_COLUMNS,
@@ -65,11 +66,13 @@ from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.validation import (
     Connection,
     accepted_batch_sizes,
+    declare_columns,
     replace_quarantine,
     write_validation_result,
 )
 
 STATUSES = ("passed", "quarantined", "rejected")
+CONTRACT_KINDS = ("applications", "loans", "repayments")  # what a lender's files bring
 
 
 @dataclass
@@ -87,6 +90,8 @@ class GateResult:
     batch_failures: list[str] = field(default_factory=list)  # the reasons for a rejection
     unknown_columns: list[str] = field(default_factory=list)  # allowed, reported
     empty_columns: list[str] = field(default_factory=list)  # entirely null where allowed
+    checked_columns: list[str] = field(default_factory=list)  # the suite's columns checked
+    declared_columns: list[str] = field(default_factory=list)  # new to the book's contract
     trailing_average: float | None = None
     seconds: float = 0.0
 
@@ -118,7 +123,9 @@ class GateResult:
                 "expectations_failed": len(self.failed_expectations),
                 "failed_expectations": self.failed_expectations,
                 "quarantine_by_rule": self.by_rule(), "unknown_columns": self.unknown_columns,
-                "empty_columns": self.empty_columns, "trailing_average": self.trailing_average,
+                "empty_columns": self.empty_columns, "checked_columns": self.checked_columns,
+                "declared_columns": self.declared_columns,
+                "trailing_average": self.trailing_average,
                 "report_path": self.report_path, "seconds": round(self.seconds, 3)}
 
 
@@ -153,6 +160,7 @@ def run_gate(df: pd.DataFrame, kind: str, batch_id: str, settings: Settings,
     parts = [x for x in (earlier, row_issues(frame, suite, end, unreadable)) if not x.empty]
     issues = pd.concat(parts, ignore_index=True) if parts else _problems(None)
     trailing = trailing_average(wh, kind, batch_id, settings) if wh is not None else None
+    contract = load_contract(wh, kind) if wh is not None and kind in CONTRACT_KINDS else None
     band = _band(suite, trailing)
     # Data Docs leave the warehouse: they show pseudonyms, never an applicant id
     data_docs = data_docs and settings.validation.data_docs != "never"
@@ -162,9 +170,14 @@ def run_gate(df: pd.DataFrame, kind: str, batch_id: str, settings: Settings,
     gx = checks.run(batch_id, settings.reports_dir / "validation" if data_docs else None,
                     settings.validation.data_docs == "on_issue")
     failures = gx.failures + _quarantine_share_failure(issues, len(frame), suite)
+    if contract is not None:
+        failures += missing_declared(frame, contract)
     result = _assemble(df, raw, frame, suite, batch_id, day, issues, gx, failures)
     result.unknown_columns = [c for c in map(str, frame.columns) if c not in _known(suite)]
     result.empty_columns = checks.empty_columns
+    result.checked_columns = [r.name for r in checks.present]
+    if contract is not None:
+        result.declared_columns = newly_provided(frame, suite, contract)
     result.trailing_average = trailing
     result.seconds = time.perf_counter() - t0
     if result.status == "rejected":
@@ -188,9 +201,13 @@ def record_gate(wh: Warehouse, result: GateResult, conn: Connection | None = Non
         replace_quarantine(wh, result.batch_id, result.kind,
                            rows.assign(batch_id=result.batch_id, kind=result.kind,
                                        quarantined_at=now), conn)
+        if result.declared_columns:
+            declare_columns(wh, result.kind, result.declared_columns, result.batch_id, now,
+                            conn)
     summary = result.summary()
     details = {k: summary[k] for k in ("failed_expectations", "quarantine_by_rule",
-                                       "unknown_columns", "empty_columns", "trailing_average",
+                                       "unknown_columns", "empty_columns", "checked_columns",
+                                       "declared_columns", "trailing_average",
                                        "business_date", "seconds")}
     details["batch_failures"] = result.batch_failures
     row = {"batch_id": result.batch_id, "suite": result.kind, "status": result.status,

@@ -38,3 +38,18 @@ def accepted_batch_sizes(wh: Warehouse, suite: str, exclude_batch: str) -> pd.Se
                    params={"s": suite, "b": exclude_batch, "scoring": "score-%"},
                    columns=["rows_in", "validated_at"], order_by="validated_at DESC")
     return done["rows_in"]
+
+
+def book_contract(wh: Warehouse, kind: str) -> pd.DataFrame:
+    """The columns this book declared for ``kind`` (column_name, declared_by, declared_at)."""
+    return wh.read("book_contract", where="kind = :k", params={"k": kind},
+                   columns=["column_name", "declared_by", "declared_at"],
+                   order_by="column_name")
+
+
+def declare_columns(wh: Warehouse, kind: str, columns: list[str], batch_id: str,
+                    declared_at: Any, conn: Connection) -> None:
+    """Add columns to the book's contract; one already declared keeps its first batch."""
+    rows = pd.DataFrame({"kind": kind, "column_name": columns, "declared_by": batch_id,
+                         "declared_at": declared_at})
+    wh.upsert("book_contract", rows, conn=conn, update=False)

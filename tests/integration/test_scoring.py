@@ -4,6 +4,7 @@ corrupted artifact; idempotency again on PostgreSQL when it is reachable."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -165,12 +166,13 @@ def test_shadow_challenger_scored_beside_the_champion(trained_settings: Settings
     assert "shadow v2" in day_summary_markdown(result)
 
 
-def register_champion_without(settings: Settings, wh: Warehouse, feature: str) -> str:
-    """A champion trained on the registry's features less one: its signature cannot match."""
+def register_champion_on(settings: Settings, wh: Warehouse,
+                         change: Callable[[pd.DataFrame], pd.DataFrame]) -> str:
+    """A champion trained on the registry's features as ``change`` leaves them."""
     end = date(2024, 3, 31)
     apps = load_applications(wh, date(2024, 1, 1), end)
-    X = build_features(apps, load_outcomes(wh, end, FeatureConfig()), business_day_end(end),
-                       feature_config(settings)).drop(columns=[feature])
+    X = change(build_features(apps, load_outcomes(wh, end, FeatureConfig()),
+                              business_day_end(end), feature_config(settings)))
     y = np.random.default_rng(0).integers(0, 2, len(X))
     booster = xgb.train({"objective": "binary:logistic", "max_depth": 2},
                         xgb.DMatrix(X, y, enable_categorical=True), num_boost_round=3)
@@ -185,13 +187,28 @@ def register_champion_without(settings: Settings, wh: Warehouse, feature: str) -
 
 def test_signature_mismatch_is_a_clear_error_and_nothing_is_written(
         trained_settings: Settings) -> None:
+    """A model trained on a column the day's applications do not carry cannot be scored."""
     wh = Warehouse.from_settings(trained_settings)
-    version = register_champion_without(trained_settings, wh, "ltv")
+    version = register_champion_on(trained_settings, wh,
+                                   lambda X: X.rename(columns={"ltv": "ltv_v2"}))
     with pytest.raises(ScoringError, match=rf"signature mismatch: creditflow-pd version "
-                                           rf"{version} .*\['ltv'\]"):
+                                           rf"{version} .*\['ltv_v2'\]"):
         score_day(trained_settings, wh, DAY)
     nothing_written(wh, DAY)
-    assert wh.count("run_manifest") == 0
+    runs = wh.read("run_manifest")
+    assert "completed" not in set(runs["status"])  # the day stays to be scored
+
+
+def test_a_champion_without_a_feature_scores_on_its_own_feature_list(
+        trained_settings: Settings) -> None:
+    """Training leaves out features a book has no data for: scoring builds exactly the
+    champion's list, in its order."""
+    wh = Warehouse.from_settings(trained_settings)
+    version = register_champion_on(trained_settings, wh, lambda X: X.drop(columns=["ltv"]))
+    result = score_day(trained_settings, wh, DAY)
+    scored = wh.read("scores", where="business_date = :d", params={"d": DAY})
+    assert result.status == "completed" and result.model_version == version
+    assert len(scored) > 0 and set(scored["model_version"]) == {version}
 
 
 def late_applications(wh: Warehouse, day: date, n: int = 3) -> None:
