@@ -15,16 +15,20 @@ import numpy as np
 import pandas as pd
 
 from models.pd_model import PDModel
-from models.reasons import top_reasons
+from models.reason_table import ReasonTable
+from models.reasons import reason_texts, top_codes, top_reasons
 from models.scaling import APPROVE, decide_by_score, pd_to_score
 
 REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
-OUTPUT_COLUMNS = ("pd", "score", "decision", *REASON_COLUMNS)
+REASON_TEXT_COLUMNS = ("reason_text_1", "reason_text_2", "reason_text_3")
+OUTPUT_COLUMNS = ("pd", "score", "decision", *REASON_COLUMNS, *REASON_TEXT_COLUMNS)
 
 
 @dataclass(frozen=True)
 class ScoringPolicy:
-    """Score scaling (models.scaling), cut-offs, and how many reason codes a decision owes."""
+    """Score scaling (models.scaling), cut-offs, how many reason codes a decision owes, and the
+    reason-code table (``ReasonTable.as_rows``; empty in a policy registered before the table
+    existed: reasons are then the features themselves with the model's texts)."""
 
     base_score: float
     base_odds: float
@@ -33,6 +37,7 @@ class ScoringPolicy:
     decline_below: float
     reason_codes: int = len(REASON_COLUMNS)
     exact_contributions: bool = True
+    reason_table: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,6 +48,8 @@ class ScoringPolicy:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown scoring policy keys {unknown}")
+        if "reason_table" in data:  # JSON lists back to the frozen tuples
+            data = {**data, "reason_table": ReasonTable.from_rows(data["reason_table"]).as_rows()}
         return cls(**data)
 
 
@@ -51,24 +58,26 @@ def reason_codes_needed(decision: np.ndarray) -> np.ndarray:
     return decision != APPROVE
 
 
-def reason_columns(model: PDModel, X: pd.DataFrame, decision: np.ndarray, k: int,
-                   exact: bool) -> np.ndarray:
-    """(n, 3) reason codes, filled for the rows that need them (at most three are kept)."""
+def reason_columns(model: PDModel, X: pd.DataFrame, decision: np.ndarray,
+                   policy: ScoringPolicy) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, texts), each (n, 3), filled for the rows that need them (at most three kept).
+    Only what raised the risk is named: a referred applicant of below-average risk may get fewer
+    than k reasons, or none, rather than a feature that lowered the risk."""
     codes = np.full((len(X), len(REASON_COLUMNS)), None, dtype=object)
+    texts = codes.copy()
     need = np.flatnonzero(reason_codes_needed(decision))
-    k = min(k, len(REASON_COLUMNS))
+    k = min(policy.reason_codes, len(REASON_COLUMNS))
     if k < 1 or not len(need):
-        return codes
-    contribs = model.contributions(X.iloc[need], approx=not exact)
-    top = top_reasons(contribs, model.feature_names, k)
-    # A referred applicant of below-average risk may have no feature pushing risk above the
-    # base; the notice still owes reasons: name the features that lowered the risk least.
-    none = pd.isna(top[:, 0])
-    if none.any():
-        order = np.argsort(-contribs[none, :len(model.feature_names)], axis=1, kind="stable")
-        top[none] = np.asarray(model.feature_names, dtype=object)[order[:, :k]]
+        return codes, texts
+    contribs = model.contributions(X.iloc[need], approx=not policy.exact_contributions)
+    if policy.reason_table:
+        table = ReasonTable.from_rows(policy.reason_table)
+        top, lookup = top_codes(contribs, model.feature_names, table, k), table.texts()
+    else:
+        top, lookup = top_reasons(contribs, model.feature_names, k), model.reasons
     codes[need, :k] = top
-    return codes
+    texts[need, :k] = reason_texts(top, lookup)
+    return codes, texts
 
 
 def score_rows(model: PDModel, X: pd.DataFrame, policy: ScoringPolicy) -> pd.DataFrame:
@@ -77,10 +86,10 @@ def score_rows(model: PDModel, X: pd.DataFrame, policy: ScoringPolicy) -> pd.Dat
     pd_ = model.predict_pd(X)
     points = pd_to_score(pd_, policy.base_score, policy.base_odds, policy.pdo)
     decision = decide_by_score(points, policy.approve_at, policy.decline_below)
-    reasons = reason_columns(model, X, decision, policy.reason_codes,
-                             policy.exact_contributions)
+    codes, texts = reason_columns(model, X, decision, policy)
     out = pd.DataFrame({"pd": pd_, "score": np.round(points, 2), "decision": decision},
                        index=X.index)
-    for i, col in enumerate(REASON_COLUMNS):
-        out[col] = reasons[:, i]
+    for i, (col, text_col) in enumerate(zip(REASON_COLUMNS, REASON_TEXT_COLUMNS, strict=True)):
+        out[col] = codes[:, i]
+        out[text_col] = texts[:, i]
     return out

@@ -34,7 +34,7 @@ from mlflow.types.schema import AnyType, ColSpec, Schema
 
 from models import serving
 from models.pd_model import NUMERIC, PDModel
-from models.policy import REASON_COLUMNS, ScoringPolicy
+from models.policy import REASON_COLUMNS, REASON_TEXT_COLUMNS, ScoringPolicy
 from models.registry.aliases import _model_version, _resolve_version, set_alias
 from models.registry.runs import TrackedRun
 from models.registry.store import (
@@ -111,7 +111,8 @@ def _signature(model: PDModel) -> ModelSignature:
     inputs = [ColSpec(AnyType() if model.feature_dtypes[c] == NUMERIC else "string", c)
               for c in model.feature_names]
     outputs = [ColSpec("double", "pd"), ColSpec("double", "score"), ColSpec("string", "decision"),
-               *(ColSpec("string", c, required=False) for c in REASON_COLUMNS)]
+               *(ColSpec("string", c, required=False)
+                 for c in (*REASON_COLUMNS, *REASON_TEXT_COLUMNS))]
     return ModelSignature(Schema(inputs), Schema(outputs))
 
 

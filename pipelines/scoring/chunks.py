@@ -19,7 +19,7 @@ import pandas as pd
 from features import FEATURES, FeatureConfig, build_features
 from features.registry import FeatureSpec
 from models.pd_model import ModelSignatureError, PDModel
-from models.policy import REASON_COLUMNS, score_rows
+from models.policy import REASON_COLUMNS, REASON_TEXT_COLUMNS, score_rows
 from pipelines.core.settings import Settings
 from pipelines.scoring.models import (
     CHAMPION,
@@ -41,7 +41,7 @@ from pipelines.warehouse.history import (
 from pipelines.warehouse.scoring import application_ids
 
 SCORE_COLUMNS = ("application_id", "model_version", "role", "model_name", "business_date", "pd",
-                 "score", "decision", "run_id", *REASON_COLUMNS)
+                 "score", "decision", "run_id", *REASON_COLUMNS, *REASON_TEXT_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -205,6 +205,6 @@ def score_frame(X: pd.DataFrame, sm: ScoringModel, business_date: date, settings
         "score": rows["score"].to_numpy(), "decision": rows["decision"].to_numpy(),
         "run_id": run_id,
     })
-    for col in REASON_COLUMNS:
+    for col in (*REASON_COLUMNS, *REASON_TEXT_COLUMNS):
         out[col] = rows[col].to_numpy()
     return out

@@ -15,6 +15,7 @@ from models.registry import RegistryError, aliases, load_pd_model, version_info
 from pipelines.champion import NoChampionError, champion_version, current_champion
 from pipelines.core.errors import CreditflowError
 from pipelines.core.settings import Settings, redact
+from pipelines.scoring.reason_codes import reason_table
 
 CHAMPION, SHADOW = "champion", "shadow"
 
@@ -123,4 +124,5 @@ def scoring_policy(settings: Settings, approve_at: float | None = None,
                          decline_below=sc.decline_below if decline_below is None
                          else decline_below,
                          reason_codes=sc.reason_codes if reasons else 0,
-                         exact_contributions=sc.exact_contributions)
+                         exact_contributions=sc.exact_contributions,
+                         reason_table=reason_table(settings).as_rows())

@@ -145,6 +145,10 @@ scores = Table(
     Column("reason_1", String(64), nullable=True),
     Column("reason_2", String(64), nullable=True),
     Column("reason_3", String(64), nullable=True),
+    # the notice texts of the codes, as the reason-code table read them when scored
+    Column("reason_text_1", String(256), nullable=True),
+    Column("reason_text_2", String(256), nullable=True),
+    Column("reason_text_3", String(256), nullable=True),
     Column("run_id", String(64), nullable=False),
     Column("scored_at", DateTime, nullable=False),
     Index("ix_scores_business_date", "business_date", "role"),
