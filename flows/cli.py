@@ -85,7 +85,9 @@ def ingest(
         "applications"),
     mapping: Annotated[Path | None, typer.Option(help="YAML column mapping.")] = None,
     business_date: Annotated[date | None, date_option(
-        help="The batch's business date (default: its latest date, at most today).")] = None,
+        help="The batch's business date (default: its latest date, at most today). A "
+             "repayment tape's rows are known from this date (default: their month end plus "
+             "features.tape_lag_days).")] = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:

@@ -369,6 +369,10 @@ def ingest_frame(settings: Settings, wh: Warehouse, frame: pd.DataFrame, kind: s
     mapping = mapping or Mapping(kind=kind)
     gate = run_gate(frame, kind, batch_id, settings, wh, business_date, problems, raw=raw)
     rows = to_warehouse_frame(gate.passed, mapping, batch_id)
+    if kind == "repayments" and business_date is not None:
+        # a feed loaded on a known day: its rows are known from then, not from their month
+        # end (features.outcome); without a date, month end + features.tape_lag_days
+        rows["known_at"] = pd.Timestamp(business_date)
     with wh.begin() as conn:
         for start in range(0, len(rows), chunk_rows):
             write_frame(wh, rows.iloc[start:start + chunk_rows], kind, conn=conn,

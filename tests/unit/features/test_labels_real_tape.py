@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 
 from features import FeatureConfig, build_features, label_applications
+from pipelines.core.settings import Settings
+from pipelines.ingest.load import ingest_frame
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.history import (
     bad_buckets,
@@ -119,3 +121,16 @@ def test_a_configured_lag_delays_a_tape_without_load_dates(any_wh: Warehouse) ->
     assert not labels_of(any_wh, ["L"], date(2024, 1, 9), lagged).loc["L", "mature"]
     assert labels_of(any_wh, ["L"], date(2024, 1, 10), lagged).loc["L", "mature"]
     assert labels_of(any_wh, ["L"], date(2024, 1, 10)).loc["L", "mature"]
+
+
+def test_a_tape_ingested_on_a_business_date_is_known_from_that_date(
+        settings: Settings, sqlite_wh: Warehouse) -> None:
+    """December's tape loaded on 10 January (``creditflow ingest --business-date``)."""
+    sqlite_wh.upsert("loans", loans(["L"]))
+    sqlite_wh.upsert("repayments", tape("L", [OPEN] * 11))
+    december = tape("L", [OPEN], first="2023-12-31").drop(columns=["known_at", "batch_id"])
+    ingest_frame(settings, sqlite_wh, december, "repayments", "dec-tape", date(2024, 1, 10))
+    assert sqlite_wh.read("repayments", where="as_of_month = '2023-12-31'")[
+        "known_at"].iloc[0] == T("2024-01-10")
+    assert not labels_of(sqlite_wh, ["L"], date(2024, 1, 9)).loc["L", "mature"]
+    assert labels_of(sqlite_wh, ["L"], date(2024, 1, 10)).loc["L", "mature"]
