@@ -1,7 +1,9 @@
-"""Fitting the XGBoost PD booster: monotone constraints, early stopping on a time slice, optional
-Optuna search, and ``check_monotone``, which sweeps a fitted booster along each constrained feature
-to confirm it respects the declared direction (the training stage runs it on every model it
-evaluates and records the violations).
+"""Fitting the XGBoost PD booster: monotone constraints, early stopping on a time slice, learning
+curves from a fixed sample of training rows, optional Optuna search (its trials and the final fit
+share one set of quantised matrices, ``quantise``; ``models.fit_dask`` builds them on a Dask
+cluster instead), and ``check_monotone``, which sweeps a fitted booster along each constrained
+feature to confirm it respects the declared direction (the training stage runs it on every model
+it evaluates and records the violations).
 
 Monotone directions: +1 means the risk (margin, PD) may only rise as the feature rises, -1 only
 fall, 0 unconstrained. Features of X not named in ``monotone`` are unconstrained; a name in
@@ -14,6 +16,7 @@ the calibrator starts from.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,7 +56,7 @@ def categorical_columns(X: pd.DataFrame) -> set[str]:
     return {c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)}
 
 
-def _check_frames(X_train: pd.DataFrame, X_valid: pd.DataFrame) -> None:
+def check_frames(X_train: pd.DataFrame, X_valid: pd.DataFrame) -> None:
     if list(X_train.columns) != list(X_valid.columns):
         raise FitError("train and validation frames must have the same columns in the same order")
     if len(X_train) == 0 or len(X_valid) == 0:
@@ -76,29 +79,67 @@ def booster_params(X: pd.DataFrame, params: Mapping[str, Any], monotone: Mapping
     return out
 
 
-def _matrices(X_train: pd.DataFrame, y_train: Any, X_valid: pd.DataFrame, y_valid: Any,
-              max_bin: int) -> tuple[xgb.QuantileDMatrix, xgb.QuantileDMatrix]:
-    # QuantileDMatrix: hist needs only the quantised matrix; the validation set reuses the
-    # training cuts (ref=) so both are binned alike.
+# Learning curves: the metrics of a fixed, seeded sample of the training rows, every round.
+# Scoring the whole training matrix every round cost as much as a second fit at 1M rows; the
+# sample's AUC/log loss trace the same curve for a few percent of the time.
+CURVE_SAMPLE_ROWS = 20_000
+CURVE_SAMPLE = "train_sample"  # eval name of that sample; "valid" (early stopping) stays last
+
+
+@dataclass(frozen=True)
+class Quantised:
+    """The quantised matrices of one training set, built once and shared by every HPO trial and
+    the final fit. ``trainer`` is set when they live on a Dask cluster (models.fit_dask): it
+    trains there as ``xgb.train`` would (params, train matrix, evals, rounds, patience, history)."""
+
+    train: Any
+    valid: Any
+    curve: Any
+    schema: pd.DataFrame  # zero rows: the training frame's columns and dtypes
+    trainer: Callable[..., xgb.Booster] | None = None
+
+
+def curve_sample(X: pd.DataFrame, y: Any, rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """The learning curves' fixed sample of training rows (all of them when fewer)."""
+    y = np.asarray(y)
+    if len(X) <= rows:
+        return X, y
+    pick = np.sort(np.random.default_rng(seed).choice(len(X), rows, replace=False))
+    return X.iloc[pick], y[pick]
+
+
+def quantise(X_train: pd.DataFrame, y_train: Any, X_valid: pd.DataFrame, y_valid: Any,
+             max_bin: int = 256, seed: int = 0,
+             curve_rows: int = CURVE_SAMPLE_ROWS) -> Quantised:
+    """QuantileDMatrix of each set: hist needs only the quantised matrix; the validation set and
+    the curve sample reuse the training cuts (ref=) so all are binned alike."""
+    check_frames(X_train, X_valid)
     dtrain = xgb.QuantileDMatrix(X_train, label=np.asarray(y_train), enable_categorical=True,
                                  max_bin=max_bin)
     dvalid = xgb.QuantileDMatrix(X_valid, label=np.asarray(y_valid), enable_categorical=True,
                                  ref=dtrain)
-    return dtrain, dvalid
+    X_curve, y_curve = curve_sample(X_train, y_train, curve_rows, seed)
+    dcurve = dtrain if len(X_curve) == len(X_train) else xgb.QuantileDMatrix(
+        X_curve, label=y_curve, enable_categorical=True, ref=dtrain)
+    return Quantised(dtrain, dvalid, dcurve, X_train.iloc[:0])
 
 
-def _train(dtrain: xgb.QuantileDMatrix, dvalid: xgb.QuantileDMatrix, params: dict[str, Any],
-           num_boost_round: int, early_stopping_rounds: int,
-           evals_result: dict | None) -> xgb.Booster:
+def _boost(data: Quantised, params: dict[str, Any], num_boost_round: int,
+           early_stopping_rounds: int, history: dict) -> xgb.Booster:
+    # Early stopping watches the last set, "valid"; the curve sample only records.
+    evals = [(data.curve, CURVE_SAMPLE), (data.valid, "valid")]
+    if data.trainer is not None:
+        return data.trainer(params, data.train, evals, num_boost_round, early_stopping_rounds,
+                            history)
+    return xgb.train(params, data.train, num_boost_round=num_boost_round, evals=evals,
+                     early_stopping_rounds=early_stopping_rounds, evals_result=history,
+                     verbose_eval=False)
+
+
+def _train(data: Quantised, params: dict[str, Any], num_boost_round: int,
+           early_stopping_rounds: int, evals_result: dict | None) -> xgb.Booster:
     history: dict = {} if evals_result is None else evals_result
-    # Scoring the whole training matrix every round costs as much as a second fit; only a
-    # caller that asked for the learning curves (evals_result) pays for it. Early stopping
-    # watches the last set, "valid", either way.
-    evals = [(dvalid, "valid")] if evals_result is None else [(dtrain, "train"),
-                                                              (dvalid, "valid")]
-    booster = xgb.train(params, dtrain, num_boost_round=num_boost_round, evals=evals,
-                        early_stopping_rounds=early_stopping_rounds, evals_result=history,
-                        verbose_eval=False)
+    booster = _boost(data, params, num_boost_round, early_stopping_rounds, history)
     best = int(booster.best_iteration)
     best_auc = float(history["valid"]["auc"][best])
     best_logloss = float(history["valid"]["logloss"][best])
@@ -108,6 +149,14 @@ def _train(dtrain: xgb.QuantileDMatrix, dvalid: xgb.QuantileDMatrix, params: dic
     booster.set_attr(best_iteration=str(best), valid_auc=repr(best_auc),
                      valid_logloss=repr(best_logloss))
     return booster
+
+
+def fit_quantised(data: Quantised, params: Mapping[str, Any], monotone: Mapping[str, int],
+                  num_boost_round: int, early_stopping_rounds: int, seed: int,
+                  evals_result: dict | None = None) -> xgb.Booster:
+    """``fit_booster`` on matrices already built (by ``quantise`` or ``fit_dask.quantise_dask``)."""
+    full = booster_params(data.schema, params, monotone, seed)
+    return _train(data, full, num_boost_round, early_stopping_rounds, evals_result)
 
 
 def fit_booster(
@@ -124,11 +173,12 @@ def fit_booster(
 ) -> xgb.Booster:
     """Train with early stopping on (X_valid, y_valid); the returned booster holds only the trees
     up to the best iteration, with attributes best_iteration, valid_auc and valid_logloss.
-    ``evals_result``, if given, is filled with the per-round train/valid metrics."""
-    _check_frames(X_train, X_valid)
-    full = booster_params(X_train, params, monotone, seed)
-    dtrain, dvalid = _matrices(X_train, y_train, X_valid, y_valid, int(full.get("max_bin", 256)))
-    return _train(dtrain, dvalid, full, num_boost_round, early_stopping_rounds, evals_result)
+    ``evals_result``, if given, is filled with the per-round metrics of the curve sample
+    (``train_sample``) and the validation set (``valid``): the learning curves."""
+    full = booster_params(X_train, params, monotone, seed)  # refuses bad params before binning
+    data = quantise(X_train, y_train, X_valid, y_valid, int(full.get("max_bin", 256)), seed)
+    return fit_quantised(data, params, monotone, num_boost_round, early_stopping_rounds, seed,
+                         evals_result)
 
 
 def _suggest(trial: Any) -> dict[str, Any]:
@@ -143,10 +193,7 @@ def _suggest(trial: Any) -> dict[str, Any]:
 
 
 def hpo_search(
-    X_train: pd.DataFrame,
-    y_train: Any,
-    X_valid: pd.DataFrame,
-    y_valid: Any,
+    data: Quantised,
     base_params: Mapping[str, Any],
     monotone: Mapping[str, int],
     trials: int,
@@ -158,6 +205,7 @@ def hpo_search(
 ) -> dict[str, Any]:
     """Seeded TPE search over depth, learning rate, min_child_weight, subsample, colsample and
     lambda, maximising AUC on the validation (early-stopping) slice; the OOT window is never seen.
+    Every trial trains on the same quantised matrices (``quantise``), which the final fit reuses.
 
     Stops after ``trials`` trials or ``timeout_s`` seconds, whichever first. ``on_trial(number,
     params, valid_auc)`` is called after each trial (e.g. to log a nested MLflow run). Returns
@@ -167,15 +215,13 @@ def hpo_search(
 
     if trials < 1:
         raise FitError(f"hpo trials must be >= 1, got {trials}")
-    _check_frames(X_train, X_valid)
-    base = booster_params(X_train, base_params, monotone, seed)
-    dtrain, dvalid = _matrices(X_train, y_train, X_valid, y_valid, int(base.get("max_bin", 256)))
+    booster_params(data.schema, base_params, monotone, seed)  # refuse bad params before trial 0
     records: list[dict[str, Any]] = []
 
     def objective(trial: optuna.Trial) -> float:
         sampled = _suggest(trial)
-        booster = _train(dtrain, dvalid, {**base, **sampled}, num_boost_round,
-                         early_stopping_rounds, None)
+        booster = fit_quantised(data, {**base_params, **sampled}, monotone, num_boost_round,
+                                early_stopping_rounds, seed)
         value = float(booster.attr("valid_auc"))
         records.append({"number": trial.number, "params": sampled, "valid_auc": value,
                         "best_iteration": int(booster.attr("best_iteration"))})

@@ -17,7 +17,7 @@ import socket
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -95,9 +95,22 @@ class TrackedRun:
                     step: int = 0) -> None:
         """Numbers only; NaN/inf are skipped (MLflow stores them, but they break comparisons)."""
         now = int(time.time() * 1000)
-        items = [Metric(_clean_key(f"{prefix}{k}"), float(v), now, step)
-                 for k, v in metrics.items()
-                 if isinstance(v, int | float | np.number) and math.isfinite(float(v))]
+        self._log_metric_items([Metric(_clean_key(f"{prefix}{k}"), float(v), now, step)
+                                for k, v in metrics.items()
+                                if isinstance(v, int | float | np.number)
+                                and math.isfinite(float(v))])
+
+    def log_curves(self, curves: Mapping[str, Mapping[str, Sequence[float]]],
+                   prefix: str = "curve_") -> None:
+        """Per-round values (learning curves: eval set -> metric -> one value a round) as metric
+        histories ``{prefix}{set}_{metric}``, the round as the step; a few batched writes."""
+        now = int(time.time() * 1000)
+        self._log_metric_items([Metric(_clean_key(f"{prefix}{name}_{metric}"), float(v), now, i)
+                                for name, by_metric in curves.items()
+                                for metric, values in by_metric.items()
+                                for i, v in enumerate(values) if math.isfinite(float(v))])
+
+    def _log_metric_items(self, items: list[Metric]) -> None:
         for i in range(0, len(items), 1000):
             self.client.log_batch(self.run_id, metrics=items[i:i + 1000])
 

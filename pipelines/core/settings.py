@@ -114,6 +114,8 @@ class TrainingSettings(BaseModel):
     min_feature_coverage: float = Field(default=0.05, ge=0.0, le=1.0)  # else left out
     hpo_trials: int = 0
     hpo_timeout_s: int = 300
+    # from this many training-window rows the booster trains on xgboost.dask (models.fit_dask)
+    dask_min_rows: int | None = Field(default=None, ge=0)
     registered_model_name: str = "creditflow-pd"
     experiment_name: str = "creditflow-training"
 

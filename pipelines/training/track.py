@@ -19,7 +19,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
-from models.model_card import model_card
+from models.model_card import APPROVAL_ROWS, model_card
 from models.pd_model import PDModel
 from models.registry import (
     CHALLENGER,
@@ -106,6 +106,7 @@ def _params(settings: Settings, ts: TrainingSet, ev: Evaluation,
             fit_info: dict[str, Any]) -> dict[str, Any]:
     return {
         "seed": settings.seed, "booster": fit_info["params"],
+        "trained_on": fit_info.get("trained_on", "local"),  # or "dask": models.fit_dask
         "hpo": fit_info.get("hpo", {}),
         "n_estimators_max": settings.training.n_estimators,
         "early_stopping_rounds": settings.training.early_stopping_rounds,
@@ -117,8 +118,8 @@ def _params(settings: Settings, ts: TrainingSet, ev: Evaluation,
         "score_scaling": {"base_score": settings.scoring.base_score,
                           "base_odds": settings.scoring.base_odds, "pdo": settings.scoring.pdo},
         "features": ",".join(s.name for s in ts.specs),
-    }
         "features_dropped": ",".join(ts.dropped),
+    }
 
 
 def _tags(settings: Settings, ts: TrainingSet, triggered_by: str) -> dict[str, Any]:
@@ -147,14 +148,15 @@ def log_and_register(settings: Settings, run: TrackedRun, ts: TrainingSet, model
     metrics["best_iteration"] = float(model.booster.attr("best_iteration") or 0)
     log_training(run, params=_params(settings, ts, ev, fit_info), metrics=metrics,
                  tags=_tags(settings, ts, triggered_by), figures=ev.figures, frames=ev.tables)
+    run.log_curves(fit_info.get("curves", {}))  # learning curves: curve sample and valid
     run.log_dict({"maturity": ts.maturity, "counts": ts.counts}, "data/maturity.json")
     run.log_dict({s.name: {"dtype": s.dtype, "monotone": s.monotone,
                            "description": s.description, "reason": s.reason,
                            "sources": list(s.sources)} for s in ts.specs},
                  "data/features.json")
+    run.log_dict(ts.dropped, "data/features_dropped.json")
     log_reference(run, reference_frame(settings, model, ts))
     log_datasets(settings, run, ts)
-    run.log_dict(ts.dropped, "data/features_dropped.json")
     name = settings.training.registered_model_name
     # No alias yet: a process killed before the run is FINISHED must not leave ``challenger``
     # on a version whose training never completed (daily scoring shadows the challenger).
@@ -182,12 +184,10 @@ def card(settings: Settings, ts: TrainingSet, model: PDModel, ev: Evaluation, ru
         counts=ts.counts, feature_names=model.feature_names, monotone=model.monotone,
         descriptions={n: s.description for n, s in specs.items()},
         feature_dtypes=model.feature_dtypes, metrics=ev.metrics, calibration=ev.calibration,
+        dropped_features=ts.dropped,
         cutoffs={"base_score": settings.scoring.base_score,
                  "base_odds": settings.scoring.base_odds, "pdo": settings.scoring.pdo,
-        dropped_features=ts.dropped,
                  **ev.cutoffs, "target_approval_rate": settings.scoring.target_approval_rate},
-        approval={k: ev.metrics["oot"][k] for k in ("approval_rate", "review_rate",
-                                                     "decline_rate", "bad_rate_approved")
-                  if k in ev.metrics["oot"]},
+        approval={k: ev.metrics["oot"][k] for k, _ in APPROVAL_ROWS if k in ev.metrics["oot"]},
         reason_codes=ev.reason_codes, params=fit_info["params"],
         config_hash=settings.config_hash(), git_commit=git_commit())

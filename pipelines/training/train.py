@@ -14,7 +14,8 @@ import xgboost as xgb
 
 from features import monotone_constraints
 from models.calibration import Calibrator
-from models.fit import fit_booster, hpo_search
+from models.fit import booster_params, fit_quantised, hpo_search, quantise
+from models.fit_dask import dask_client, quantise_dask
 from models.pd_model import PDModel
 from models.registry import TrackedRun
 from pipelines.core.settings import Settings
@@ -42,26 +43,41 @@ def fit_model(settings: Settings, ts: TrainingSet, run: TrackedRun | None = None
               hpo_timeout_s: int | None = None) -> tuple[xgb.Booster, dict[str, Any]]:
     """XGBoost with the registry's monotone constraints, early stopping on its own time slice,
     no rebalancing; an Optuna search first when trials > 0 (each trial a nested MLflow run),
-    stopped after ``hpo_timeout_s`` seconds. None: the configured trials and budget."""
+    stopped after ``hpo_timeout_s`` seconds. None: the configured trials and budget. The
+    matrices are quantised once for the trials and the fit; on a Dask cluster when the training
+    window holds ``training.dask_min_rows`` rows or more (``models.fit_dask``)."""
+    t = settings.training
+    if t.dask_min_rows is None or len(ts.X["train"]) < t.dask_min_rows:
+        return _fit(settings, ts, None, run, hpo_trials, hpo_timeout_s)
+    with dask_client(settings.scoring.dask_address, settings.scoring.dask_workers) as client:
+        return _fit(settings, ts, client, run, hpo_trials, hpo_timeout_s)
+
+
+def _fit(settings: Settings, ts: TrainingSet, client: Any, run: TrackedRun | None,
+         hpo_trials: int | None, hpo_timeout_s: int | None) -> tuple[xgb.Booster, dict[str, Any]]:
     t = settings.training
     params = configured_params(settings)
     monotone = monotone_constraints(ts.specs)
     trials = t.hpo_trials if hpo_trials is None else hpo_trials
     timeout_s = t.hpo_timeout_s if hpo_timeout_s is None else hpo_timeout_s
+    frames = (ts.X["train"], ts.y["train"], ts.X["early_stopping"], ts.y["early_stopping"])
+    booster_params(ts.X["train"], params, monotone, settings.seed)  # refused before binning
+    data = (quantise(*frames, seed=settings.seed) if client is None
+            else quantise_dask(client, *frames, seed=settings.seed))
     hpo: dict[str, Any] = {}
     if trials > 0:
         on_trial = None
         if run is not None:
             def on_trial(number: int, sampled: dict, auc: float) -> None:
                 run.log_trial(number, sampled, {"valid_auc": auc})
-        hpo = hpo_search(ts.X["train"], ts.y["train"], ts.X["early_stopping"],
-                         ts.y["early_stopping"], params, monotone, trials, timeout_s,
-                         settings.seed, on_trial, t.n_estimators, t.early_stopping_rounds)
+        hpo = hpo_search(data, params, monotone, trials, timeout_s, settings.seed, on_trial,
+                         t.n_estimators, t.early_stopping_rounds)
         params = hpo["best_params"]
-    booster = fit_booster(ts.X["train"], ts.y["train"], ts.X["early_stopping"],
-                          ts.y["early_stopping"], params, monotone, t.n_estimators,
-                          t.early_stopping_rounds, settings.seed)
-    return booster, {"params": params, "hpo": {k: v for k, v in hpo.items() if k != "trials"}}
+    curves: dict = {}
+    booster = fit_quantised(data, params, monotone, t.n_estimators, t.early_stopping_rounds,
+                            settings.seed, curves)
+    return booster, {"params": params, "hpo": {k: v for k, v in hpo.items() if k != "trials"},
+                     "curves": curves, "trained_on": "dask" if client is not None else "local"}
 
 
 def calibrate(settings: Settings, booster: xgb.Booster, ts: TrainingSet) -> PDModel:

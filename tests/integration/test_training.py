@@ -7,9 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from distributed import LocalCluster
 
+from features import monotone_constraints
+from models.fit import check_monotone
+from models.metrics import auc
 from models.registry import client_for, get_alias_version, load_pd_model, load_reference
+from models.scaling import pd_to_score
 from pipelines.core.settings import Settings
+from pipelines.training.evaluate import derive_cutoffs
+from pipelines.training.train import fit_model
 from pipelines.training.trainset import load_training_set, windows_for
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.history import load_applications
@@ -42,6 +49,24 @@ def test_run_records_windows_counts_versions_and_oot_metrics(champion_run) -> No
     # the fitted booster was swept along every constrained feature: no direction broken
     assert metrics["monotone_violations"] == 0
     assert params["seed"] == str(s.seed)
+
+
+def test_run_records_learning_curves_every_round(champion_run) -> None:
+    """The curves of the curve sample and the early-stopping slice, one step a round, up to
+    early stopping's patience past the best round (which the valid log loss curve bottoms at)."""
+    s, run = champion_run
+    client = client_for(s.tracking_uri)
+    best = int(run.data.metrics["best_iteration"])
+    rounds = min(s.training.n_estimators, best + 1 + s.training.early_stopping_rounds)
+    curves = {}
+    for key in ("curve_train_sample_auc", "curve_train_sample_logloss", "curve_valid_auc",
+                "curve_valid_logloss"):
+        points = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
+        assert [m.step for m in points] == list(range(rounds)), key
+        curves[key] = [m.value for m in points]
+    assert int(np.argmin(curves["curve_valid_logloss"])) == best
+    assert curves["curve_train_sample_logloss"][-1] < curves["curve_train_sample_logloss"][0]
+    assert run.data.params["trained_on"] == "local"
 
 
 def test_run_is_named_described_and_lists_its_data(champion_run) -> None:
@@ -110,3 +135,42 @@ def test_training_set_excludes_immature_and_unbooked(trained_settings: Settings)
     for name, (start, end) in windows.as_dict().items():
         days = apps.set_index("application_id").loc[ts.X[name].index, "business_date"]
         assert days.min().date() >= start and days.max().date() <= end
+    # every application of a window is kept for through-the-door figures: a target approval
+    # rate is met on all of them, not on the booked, matured slice
+    for name, counts in ts.counts.items():
+        assert len(ts.applications[name]) == counts["applications"]
+    model = load_pd_model(s.tracking_uri, s.training.registered_model_name, version="1")
+    target = s.model_copy(update={"scoring": s.scoring.model_copy(
+        update={"target_approval_rate": 0.6})})
+    cut = derive_cutoffs(target, model, ts)
+    sc = s.scoring
+    everyone = pd_to_score(model.predict_pd(ts.applications["calibration"]), sc.base_score,
+                           sc.base_odds, sc.pdo)
+    assert np.mean(everyone >= cut["approve_at"]) == pytest.approx(0.6, abs=0.01)
+
+
+def test_a_window_of_dask_min_rows_trains_on_the_cluster(trained_settings: Settings) -> None:
+    """training.dask_min_rows picks xgboost.dask on the configured cluster (here two workers in
+    this process): same monotone constraints, early stopping and curves, about the same OOT AUC."""
+    s = trained_settings
+    wh = Warehouse.from_settings(s)
+    ts = load_training_set(s, wh, windows_for(s, wh))
+    rows = len(ts.X["train"])
+
+    def fit(dask_min_rows: int, address: str | None = None):
+        t = s.training.model_copy(update={"dask_min_rows": dask_min_rows, "n_estimators": 80,
+                                           "early_stopping_rounds": 10})
+        sc = s.scoring.model_copy(update={"dask_address": address})
+        return fit_model(s.model_copy(update={"training": t, "scoring": sc}), ts, hpo_trials=0)
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        on_dask, dask_info = fit(rows, cluster.scheduler_address)
+    local, local_info = fit(rows + 1)
+    assert (dask_info["trained_on"], local_info["trained_on"]) == ("dask", "local")
+    assert set(dask_info["curves"]) == set(local_info["curves"]) == {"train_sample", "valid"}
+    assert on_dask.num_boosted_rounds() == int(on_dask.attr("best_iteration")) + 1
+    monotone = monotone_constraints(ts.specs)
+    assert all(check_monotone(on_dask, ts.X["oot"], monotone).values())
+    aucs = [auc(ts.y["oot"], b.inplace_predict(ts.X["oot"])) for b in (on_dask, local)]
+    assert abs(aucs[0] - aucs[1]) < 0.01, aucs

@@ -9,7 +9,16 @@ import xgboost as xgb
 
 from models import metrics as M
 from models.baseline import baseline_pd, fit_baseline
-from models.fit import FitError, check_monotone, fit_booster, hpo_search
+from models.fit import (
+    CURVE_SAMPLE,
+    FitError,
+    check_monotone,
+    curve_sample,
+    fit_booster,
+    fit_quantised,
+    hpo_search,
+    quantise,
+)
 
 from .conftest import MONOTONE, PARAMS, make_book
 
@@ -65,9 +74,21 @@ def test_evals_result_history(book):
     history: dict = {}
     b = fit_booster(book.X_train, book.y_train, book.X_valid, book.y_valid, PARAMS, MONOTONE,
                     num_boost_round=20, early_stopping_rounds=5, seed=0, evals_result=history)
-    assert set(history) == {"train", "valid"}
+    assert set(history) == {CURVE_SAMPLE, "valid"}
     assert set(history["valid"]) == {"auc", "logloss"}
     assert len(history["valid"]["auc"]) >= b.num_boosted_rounds()
+    assert len(history[CURVE_SAMPLE]["logloss"]) == len(history["valid"]["logloss"])
+    # in-sample log loss falls round after round (the curve a reviewer reads for overfitting)
+    assert history[CURVE_SAMPLE]["logloss"][-1] < history[CURVE_SAMPLE]["logloss"][0]
+
+
+def test_curve_sample_is_fixed_and_bounded(book):
+    X, y = curve_sample(book.X_train, book.y_train, rows=500, seed=3)
+    again, _ = curve_sample(book.X_train, book.y_train, rows=500, seed=3)
+    assert len(X) == 500 and X.index.equals(again.index) and X.index.is_monotonic_increasing
+    assert np.array_equal(y, book.y_train[book.X_train.index.get_indexer(X.index)])
+    whole, _ = curve_sample(book.X_train, book.y_train, rows=10**6, seed=3)
+    assert whole is book.X_train
 
 
 def test_out_of_sample_auc_is_honest(book, booster):
@@ -96,26 +117,39 @@ def test_fit_refuses_mismatched_frames(book):
                     PARAMS, MONOTONE, 5, 2, seed=0)
 
 
+def _quantised(book):
+    return quantise(book.X_train, book.y_train, book.X_valid, book.y_valid, seed=0)
+
+
 def test_hpo_search_reports_every_trial(book):
     seen: list[tuple[int, dict, float]] = []
-    result = hpo_search(book.X_train, book.y_train, book.X_valid, book.y_valid, PARAMS, MONOTONE,
-                        trials=3, timeout_s=60, seed=3,
+    result = hpo_search(_quantised(book), PARAMS, MONOTONE, trials=3, timeout_s=60, seed=3,
                         on_trial=lambda n, p, v: seen.append((n, p, v)),
                         num_boost_round=40, early_stopping_rounds=5)
     assert result["n_trials"] == 3 and [s[0] for s in seen] == [0, 1, 2]
     assert result["best_auc"] == pytest.approx(max(s[2] for s in seen))
     assert result["best_params"]["max_depth"] == seen[result["best_trial"]][1]["max_depth"]
     assert result["best_params"]["nthread"] == PARAMS["nthread"]  # base params kept
-    again = hpo_search(book.X_train, book.y_train, book.X_valid, book.y_valid, PARAMS, MONOTONE,
-                       trials=3, timeout_s=60, seed=3, num_boost_round=40,
-                       early_stopping_rounds=5)
+    again = hpo_search(_quantised(book), PARAMS, MONOTONE, trials=3, timeout_s=60, seed=3,
+                       num_boost_round=40, early_stopping_rounds=5)
     assert again["best_params"] == result["best_params"]  # seeded
 
 
+def test_trials_and_final_fit_share_the_matrices(book):
+    """The matrices quantised once serve every trial and then the final fit, which comes out
+    exactly as a fit on freshly built matrices: no trial leaves state behind in them."""
+    data = _quantised(book)
+    hpo_search(data, PARAMS, MONOTONE, trials=2, timeout_s=60, seed=1, num_boost_round=30,
+               early_stopping_rounds=5)
+    shared = fit_quantised(data, PARAMS, MONOTONE, 60, 10, seed=0)
+    fresh = fit_booster(book.X_train, book.y_train, book.X_valid, book.y_valid, PARAMS,
+                        MONOTONE, 60, 10, seed=0)
+    assert np.array_equal(shared.inplace_predict(book.X_test), fresh.inplace_predict(book.X_test))
+
+
 def test_hpo_timeout_stops_early(book):
-    result = hpo_search(book.X_train, book.y_train, book.X_valid, book.y_valid, PARAMS, MONOTONE,
-                        trials=1000, timeout_s=0.5, seed=0, num_boost_round=40,
-                        early_stopping_rounds=5)
+    result = hpo_search(_quantised(book), PARAMS, MONOTONE, trials=1000, timeout_s=0.5, seed=0,
+                        num_boost_round=40, early_stopping_rounds=5)
     assert 1 <= result["n_trials"] < 1000
 
 
