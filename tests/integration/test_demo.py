@@ -71,3 +71,9 @@ def test_demo_tells_the_story(demo_run: dict) -> None:
     assert (results.loc[with_page, "status"] != "passed").all()
     assert (results.loc[~with_page, "status"] == "passed").all()
     assert "--host 127.0.0.1" in demo_run["open"]["mlflow_ui"]
+    # the risk team's pages: a report per simulated week's end, listed on the index
+    index = Path(demo_run["open"]["risk_pages"])
+    weeks = sorted((index.parent / "risk").glob("week-*.html"))
+    assert index.is_file() and len(weeks) >= PLAN.days // 7
+    assert all(f'href="risk/{w.name}"' in index.read_text() for w in weeks)
+    assert "--host 127.0.0.1" in demo_run["open"]["evidently_ui"]
