@@ -110,14 +110,16 @@ def _performance_conditions(t: _Texts) -> list[Condition]:
     ctx, perf, out = t.ctx, t.found.performance, []
     cfg, champ = ctx.cfg, ctx.champion
     est = perf.estimate
-    if est and champ.oot_auc is not None and t.found.n_scored >= cfg.min_window_rows \
-            and est["expected_auc"] < champ.oot_auc - cfg.auc_margin:
+    ref = est.get("reference_expected_auc") if est else None
+    if est and ref is not None and t.found.n_scored >= cfg.min_window_rows \
+            and est["expected_auc"] < ref - cfg.auc_margin:
         out.append(("estimated_auc", (
             f"Estimated AUC {est['expected_auc']:.3f} (from the PDs of {t.found.n_scored} "
             f"scored applications {ctx.window_start}..{ctx.business_date}, no labels yet) is "
-            f"{champ.oot_auc - est['expected_auc']:.3f} below the OOT AUC {champ.oot_auc:.3f} "
-            f"of {champ.name} v{champ.version} (margin {cfg.auc_margin}). Since "
-            f"{t.since('estimated_auc')}. {t.where('psi_over_time')}"), "critical"))
+            f"{ref - est['expected_auc']:.3f} below the same estimate on the training "
+            f"reference of {champ.name} v{champ.version}, {ref:.3f} (margin "
+            f"{cfg.auc_margin}). Since {t.since('estimated_auc')}. "
+            f"{t.where('psi_over_time')}"), "critical"))
     if perf.realised is None:
         return out
     for r in perf.realised.itertuples():
@@ -183,6 +185,7 @@ def policy_inputs(ctx: DayContext, found: DayFindings) -> PolicyInputs:
         inputs.drifted_share = drift.evidently.drifted_share
     if perf.estimate and found.n_scored >= floor:
         inputs.estimated_auc = perf.estimate["expected_auc"]
+        inputs.reference_estimated_auc = perf.estimate.get("reference_expected_auc")
     if perf.realised is not None:
         # only vintages this champion scored say anything about this champion
         mine = perf.realised[perf.realised["model_version"] == ctx.champion.version]

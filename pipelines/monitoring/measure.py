@@ -183,10 +183,14 @@ def measure_performance(ctx: DayContext, rows: MetricRows, wh: Warehouse,
     if not scores.empty:
         estimate = P.estimated_performance(scores["pd"].to_numpy(dtype=float))
         ref_est = P.estimated_performance(reference["pd"].to_numpy(dtype=float))
-        floor = None if champ.oot_auc is None else champ.oot_auc - cfg.auc_margin
+        # Like for like: the estimate over every scored application (declines included) is
+        # judged against the same estimate on the reference population, not against the OOT
+        # AUC of booked, matured loans (another population, another number).
+        estimate["reference_expected_auc"] = ref_est["expected_auc"]
+        floor = ref_est["expected_auc"] - cfg.auc_margin
         est_auc = estimate["expected_auc"]
         note = ctx.note(len(scores))
-        band = None if floor is None or note else (ALERT if est_auc < floor else OK)
+        band = None if note else (ALERT if est_auc < floor else OK)
         rows.add("estimated_auc", est_auc, band=band,
                  details={"oot_auc": champ.oot_auc, "margin": cfg.auc_margin,
                           "se": estimate["expected_auc_se"],

@@ -34,6 +34,8 @@ class PolicyInputs:
     realised_auc: float | None = None
     realised_vintage: str | None = None
     oot_auc: float | None = None
+    # the same estimate on the champion's reference PDs: what the estimate is judged against
+    reference_estimated_auc: float | None = None
     roll_rate_alerts: list[str] = field(default_factory=list)
     early_delinquency_ratio: float | None = None
     early_delinquency_alert: bool = False
@@ -63,11 +65,12 @@ def retrain_reasons(inputs: PolicyInputs, cfg: MonitoringSettings) -> list[str]:
     if _known(inputs.drifted_share) and inputs.drifted_share > cfg.drift_share_threshold:
         reasons.append(f"drifted feature share {inputs.drifted_share:.0%} above "
                        f"{cfg.drift_share_threshold:.0%}")
+    ref = inputs.reference_estimated_auc
+    if _known(ref) and _known(inputs.estimated_auc) and inputs.estimated_auc < ref - cfg.auc_margin:
+        reasons.append(f"estimated AUC {inputs.estimated_auc:.3f} below the same estimate on "
+                       f"the champion's reference {ref:.3f} - {cfg.auc_margin}")
     if _known(inputs.oot_auc):
         floor = inputs.oot_auc - cfg.auc_margin
-        if _known(inputs.estimated_auc) and inputs.estimated_auc < floor:
-            reasons.append(f"estimated AUC {inputs.estimated_auc:.3f} below champion OOT AUC "
-                           f"{inputs.oot_auc:.3f} - {cfg.auc_margin}")
         if _known(inputs.realised_auc) and inputs.realised_auc < floor:
             reasons.append(f"realised AUC {inputs.realised_auc:.3f} (vintage "
                            f"{inputs.realised_vintage}) below champion OOT AUC "

@@ -20,7 +20,8 @@ DAY = date(2024, 9, 2)
 @pytest.mark.parametrize(("inputs", "expected"), [
     (PolicyInputs(score_psi=0.26), "score PSI 0.260 above the shift band"),
     (PolicyInputs(drifted_share=0.35), "drifted feature share 35% above 30%"),
-    (PolicyInputs(estimated_auc=0.69, oot_auc=0.75), "estimated AUC 0.690 below"),
+    (PolicyInputs(estimated_auc=0.69, reference_estimated_auc=0.75),
+     "estimated AUC 0.690 below the same estimate on the champion's reference 0.750"),
     (PolicyInputs(realised_auc=0.68, realised_vintage="2023-07", oot_auc=0.75),
      "realised AUC 0.680 (vintage 2023-07)"),
     (PolicyInputs(roll_rate_alerts=["1-30"]), "roll rate alert from 1-30"),
@@ -35,16 +36,21 @@ def test_each_rule_fires_alone(inputs: PolicyInputs, expected: str) -> None:
 
 def test_nothing_fires_at_or_inside_the_thresholds() -> None:
     quiet = PolicyInputs(score_psi=0.25, drifted_share=0.30, estimated_auc=0.70,
-                         realised_auc=0.701, oot_auc=0.75, early_delinquency_ratio=1.9,
-                         early_delinquency_alert=False)
+                         reference_estimated_auc=0.75, realised_auc=0.701, oot_auc=0.75,
+                         early_delinquency_ratio=1.9, early_delinquency_alert=False)
     assert retrain_reasons(quiet, CFG) == []
-    assert retrain_reasons(PolicyInputs(estimated_auc=0.5), CFG) == []  # no OOT AUC: no rule
+    assert retrain_reasons(PolicyInputs(estimated_auc=0.5), CFG) == []  # no reference: no rule
+    # like for like: an estimate on every application is not judged against the OOT AUC of
+    # booked loans (another population): only the reference estimate counts
+    other = PolicyInputs(estimated_auc=0.66, reference_estimated_auc=0.69, oot_auc=0.75)
+    assert retrain_reasons(other, CFG) == []
     assert retrain_reasons(PolicyInputs(score_psi=float("nan")), CFG) == []
 
 
 def test_bands_come_from_settings() -> None:
     strict = MonitoringSettings(psi_bands=(0.05, 0.12), drift_share_threshold=0.1, auc_margin=0.01)
-    inputs = PolicyInputs(score_psi=0.15, drifted_share=0.2, estimated_auc=0.735, oot_auc=0.75)
+    inputs = PolicyInputs(score_psi=0.15, drifted_share=0.2, estimated_auc=0.735,
+                          reference_estimated_auc=0.75)
     assert retrain_reasons(inputs, CFG) == []
     assert len(retrain_reasons(inputs, strict)) == 3
 
