@@ -65,6 +65,15 @@ def test_a_number_off_its_format_is_unreadable(value: str) -> None:
     assert cast == [None] and bad == [True]
 
 
+def test_a_long_column_of_distinct_amounts_is_read_whole() -> None:
+    amounts = np.arange(60_000) * 1.25  # mostly distinct: parsed whole, not per distinct value
+    text = pd.Series([f"${a:,.2f}" for a in amounts], dtype=object)
+    text[[7, 59_999]] = ["$1,2O0.00", None]
+    cast, bad = NumberFormat(currency="$", thousands=",").parse(text)
+    assert np.flatnonzero(bad).tolist() == [7]
+    assert cast.isna().sum() == 2 and cast[8] == 10.0 and cast[59_998] == 74_997.5
+
+
 def test_a_decimal_comma_and_a_suffixed_currency() -> None:
     fmt = NumberFormat(currency="€", thousands=".", decimal=",")
     cast, bad = read(fmt, ["1.234,50 €", "€ 12", "0,5", "1,234.50"])
