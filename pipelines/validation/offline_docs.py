@@ -51,6 +51,12 @@ background:#fff;cursor:pointer}
 .fa-check-circle::before{content:"\\2714"}.fa-times::before{content:"\\2718"}
 .fa-exclamation-triangle::before{content:"\\26A0"}.fa-question-circle::before{content:"?"}
 a{color:#0b5ea8}
+.navbar{display:flex;align-items:center;padding:0 15px;background:#fff}
+.navbar-brand a::before{content:"creditflow: all pages";font-weight:bold}
+.breadcrumb{list-style:none;display:flex;padding:0;margin:0 0 0 1rem}
+.breadcrumb-item+.breadcrumb-item::before{content:"/";padding:0 .5rem;color:#6c757d}
+@media(min-width:768px){.d-md-inline-flex{display:inline-flex!important}}
+footer{display:none}
 """
 
 _FILTER_SCRIPT = """<script>
