@@ -99,8 +99,10 @@ class Quantised:
     trainer: Callable[..., xgb.Booster] | None = None
 
 
-def curve_sample(X: pd.DataFrame, y: Any, rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """The learning curves' fixed sample of training rows (all of them when fewer)."""
+def row_sample(X: pd.DataFrame, y: Any, rows: int,
+               seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """A fixed, seeded sample of ``rows`` rows in their original order (all of them when fewer):
+    the learning curves' sample, the baseline's training rows."""
     y = np.asarray(y)
     if len(X) <= rows:
         return X, y
@@ -118,7 +120,7 @@ def quantise(X_train: pd.DataFrame, y_train: Any, X_valid: pd.DataFrame, y_valid
                                  max_bin=max_bin)
     dvalid = xgb.QuantileDMatrix(X_valid, label=np.asarray(y_valid), enable_categorical=True,
                                  ref=dtrain)
-    X_curve, y_curve = curve_sample(X_train, y_train, curve_rows, seed)
+    X_curve, y_curve = row_sample(X_train, y_train, curve_rows, seed)
     dcurve = dtrain if len(X_curve) == len(X_train) else xgb.QuantileDMatrix(
         X_curve, label=y_curve, enable_categorical=True, ref=dtrain)
     return Quantised(dtrain, dvalid, dcurve, X_train.iloc[:0])

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import xgboost as xgb
 
-from models.fit import CURVE_SAMPLE_ROWS, Quantised, check_frames, curve_sample
+from models.fit import CURVE_SAMPLE_ROWS, Quantised, check_frames, row_sample
 
 LABEL = "__label__"
 
@@ -46,7 +46,7 @@ def quantise_dask(client: Any, X_train: pd.DataFrame, y_train: Any, X_valid: pd.
     dtrain = dxgb.DaskQuantileDMatrix(client, X, y, max_bin=max_bin, enable_categorical=True)
     Xv, yv = _partitioned(client, X_valid, y_valid, parts)
     dvalid = dxgb.DaskQuantileDMatrix(client, Xv, yv, ref=dtrain, enable_categorical=True)
-    Xc, yc = _partitioned(client, *curve_sample(X_train, y_train, curve_rows, seed), parts)
+    Xc, yc = _partitioned(client, *row_sample(X_train, y_train, curve_rows, seed), parts)
     dcurve = dxgb.DaskQuantileDMatrix(client, Xc, yc, ref=dtrain, enable_categorical=True)
     return Quantised(dtrain, dvalid, dcurve, X_train.iloc[:0], partial(train_dask, client))
 

@@ -13,11 +13,11 @@ from models.fit import (
     CURVE_SAMPLE,
     FitError,
     check_monotone,
-    curve_sample,
     fit_booster,
     fit_quantised,
     hpo_search,
     quantise,
+    row_sample,
 )
 
 from .conftest import MONOTONE, PARAMS, make_book
@@ -83,11 +83,11 @@ def test_evals_result_history(book):
 
 
 def test_curve_sample_is_fixed_and_bounded(book):
-    X, y = curve_sample(book.X_train, book.y_train, rows=500, seed=3)
-    again, _ = curve_sample(book.X_train, book.y_train, rows=500, seed=3)
+    X, y = row_sample(book.X_train, book.y_train, rows=500, seed=3)
+    again, _ = row_sample(book.X_train, book.y_train, rows=500, seed=3)
     assert len(X) == 500 and X.index.equals(again.index) and X.index.is_monotonic_increasing
     assert np.array_equal(y, book.y_train[book.X_train.index.get_indexer(X.index)])
-    whole, _ = curve_sample(book.X_train, book.y_train, rows=10**6, seed=3)
+    whole, _ = row_sample(book.X_train, book.y_train, rows=10**6, seed=3)
     assert whole is book.X_train
 
 
@@ -161,6 +161,22 @@ def test_baseline_on_same_features(book, booster):
     # no rebalancing: mean PD close to the observed bad rate
     assert abs(p.mean() - book.y_test.mean()) < 0.03
     assert pipe.named_steps["logit"].class_weight is None
+
+
+def test_baseline_fits_a_seeded_sample_of_a_large_window(book, booster):
+    """Above max_rows the baseline learns from a fixed sample (its medians are the sample's) and
+    ranks about as well as one fitted on every row."""
+    full = fit_baseline(book.X_train, book.y_train, seed=0)
+    pipe = fit_baseline(book.X_train, book.y_train, seed=0, max_rows=2_000)
+    again = fit_baseline(book.X_train, book.y_train, seed=0, max_rows=2_000)
+    X, _ = row_sample(book.X_train, book.y_train, 2_000, seed=0)
+    numeric = pipe.named_steps["prep"].named_transformers_["num"]
+    medians = X[numeric.feature_names_in_].median().to_numpy()
+    np.testing.assert_allclose(numeric[0].statistics_, medians)
+    assert not np.allclose(medians, book.X_train[numeric.feature_names_in_].median().to_numpy())
+    p = baseline_pd(pipe, book.X_test)
+    np.testing.assert_array_equal(p, baseline_pd(again, book.X_test))
+    assert abs(M.auc(book.y_test, p) - M.auc(book.y_test, baseline_pd(full, book.X_test))) < 0.01
 
 
 def test_baseline_handles_missing_and_unseen_levels(book):
