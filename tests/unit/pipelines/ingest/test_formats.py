@@ -44,6 +44,27 @@ def test_a_timestamp_format_keeps_the_time() -> None:
     assert cast == [pd.Timestamp("1997-02-28 13:30"), None] and bad == [False, True]
 
 
+@pytest.mark.parametrize(("pattern", "pivot"), [("%d-%b-%y %H:%M", 1950),
+                                              ("%m/%d/%Y %H:%M:%S", 1969)])
+def test_distinct_timestamps_read_apart_as_strptime_reads_them_whole(pattern: str,
+                                                                      pivot: int) -> None:
+    """A long column of distinct timestamps is read as day and clock apart (fast); every value,
+    zero-padded or not, reads exactly as pandas' strptime reads it whole."""
+    stamps = pd.Timestamp("1995-01-01") + pd.to_timedelta(np.arange(60_000) * 3_607, unit="s")
+    text = pd.Series(stamps.strftime(pattern), dtype=object)
+    odd = ["28-Feb-97  10:00:00", "28-Feb-97 9:05:00", "28-Feb-97 24:00:00", "28-Feb-9710:00:00",
+           "31-Feb-97 10:00:00", "28-Feb-97 10:00", "28-Feb-97 10:60:00", "28-feb-97 23:59:59",
+           "02/28/1997 10:00:00", "02/30/1997 10:00:00", "2/3/1997 01:02:03", "28-Feb-97 10:00 ",
+           "29-Feb-00 00:00", " 01-Jan-50 12:00", "x", "", "28-Feb-97 10:0"]
+    text[: len(odd)] = odd
+    text[len(odd)] = None
+    cast, bad = DateFormat(pattern, pivot).parse(text)
+    whole = DateFormat(pattern, pivot)._strict(text.fillna("").astype(str))
+    assert cast.equals(whole.where(text.notna()).astype("datetime64[ns]"))
+    assert bad.tolist() == (text.notna() & whole.isna()).tolist()
+    assert 3 <= bad.sum() < len(odd)
+
+
 def test_a_typed_timestamp_column_is_taken_as_it_is() -> None:
     raw = pd.Series(pd.to_datetime(["2024-01-05 10:00"]))
     cast, bad = DateFormat("%d-%b-%y").parse(raw)
