@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.core.errors import short
+from pipelines.core.text import printable
 
 DEFAULT_PIVOT_YEAR = 1969  # what strptime does: 69-99 are 1969-1999, 00-68 are 2000-2068
 # A day layout of these directives, then a zero-padded clock: read apart, fast (DateFormat).
@@ -42,6 +43,12 @@ def as_text(raw: pd.Series) -> pd.Series:
         text[whole] = raw[whole].astype("int64").astype(str)
         return text.where(raw.notna(), None)
     return raw.astype(object).where(raw.isna(), raw.astype(str))
+
+
+def rule_text(text: str) -> str:
+    """A format's quarantine rule: storable (a NUL in a mapping's word is escaped) and short
+    enough for the rule column."""
+    return short(printable(text), _RULE_CHARS)
 
 
 def mostly_distinct(text: pd.Series) -> bool:
@@ -78,7 +85,7 @@ class DateFormat:
 
     @property
     def rule(self) -> str:
-        return short(f"format:date {self.pattern}", _RULE_CHARS)
+        return rule_text(f"format:date {self.pattern}")
 
     def parse(self, raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
         if pd.api.types.is_datetime64_any_dtype(raw):
@@ -144,7 +151,7 @@ class NumberFormat:
         options = [f"{k}={v}" for k, v in (("currency", self.currency),
                                            ("thousands", self.thousands),
                                            ("decimal", self.decimal)) if v and v != "."]
-        return short(" ".join([f"format:{name}", *options]), _RULE_CHARS)
+        return rule_text(" ".join([f"format:{name}", *options]))
 
     def pattern(self) -> str:
         digits = r"\d+" + (f"(?:{re.escape(self.thousands)}\\d+)*" if self.thousands else "")
@@ -186,8 +193,8 @@ class WordsFormat:
     @property
     def rule(self) -> str:
         one, zero = ("true", "false") if self.name == "boolean" else ("bad", "good")
-        return short(f"format:{self.name} {one}=[{', '.join(self.ones)}] "
-                     f"{zero}=[{', '.join(self.zeros)}]", _RULE_CHARS)
+        return rule_text(f"format:{self.name} {one}=[{', '.join(self.ones)}] "
+                     f"{zero}=[{', '.join(self.zeros)}]")
 
     def parse(self, raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
         if pd.api.types.is_bool_dtype(raw):

@@ -145,3 +145,6 @@ def test_rules_name_the_format() -> None:
         "format:number currency=$ thousands=,"
     assert NumberFormat(percent=True).rule == "format:percent"
     assert len(DateFormat("%d" * 200).rule) <= 128
+    # a NUL in a mapping's word (YAML "\\0") would be refused by PostgreSQL text
+    assert WordsFormat("boolean", ("Y\x00",), ("N",)).rule == \
+        "format:boolean true=[Y\\x00] false=[N]"
