@@ -83,6 +83,7 @@ def model_card(
     cutoffs: Mapping[str, Any],
     approval: Mapping[str, float] | None = None,
     reason_codes: Mapping[str, Any] | None = None,
+    fairness: Sequence[Mapping[str, Any]] | None = None,
     params: Mapping[str, Any] | None = None,
     config_hash: str | None = None,
     git_commit: str | None = None,
@@ -96,7 +97,8 @@ def model_card(
     e.g. {"oot": ..., "oot baseline": ..., "train (in-sample)": ...}. calibration: method, n_fit,
     ece_before, ece_after (on OOT). cutoffs: base_score, base_odds, pdo, approve_at, decline_below
     (and target_approval_rate if the cut-off was derived). approval: metrics.approval_stats on
-    OOT. reason_codes: k, exact or approximate, and the agreement figures. dropped_features:
+    OOT. reason_codes: k, exact or approximate, and the agreement figures. fairness: the rows of
+    ``models.fairness.fair_lending_table`` on every OOT application. dropped_features:
     feature -> why it was left out of the model.
     """
     out = [f"# Model card: {name} version {version or '(unregistered)'}", ""]
@@ -125,6 +127,8 @@ def model_card(
     if reason_codes:
         out += ["## Reason codes", "", *_table(("item", "value"), list(reason_codes.items()))]
         out += [""]
+    if fairness:
+        out += _fairness(fairness)
     if params:
         out += ["## Hyper-parameters", "", *_table(("parameter", "value"), list(params.items()))]
         out += [""]
@@ -142,9 +146,32 @@ def _window_note(windows: Mapping[str, tuple[str, str]]) -> str:
     return "WARNING: the windows above overlap or are out of order."
 
 
+def _fairness(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    out = ["## Fair lending (out-of-time, every application)", "",
+           "Approval rate and mean PD of every application, realised bad rate of its matured "
+           "loans, by age band and by each proxy segment the data carries; adverse-impact "
+           "ratio = the group's approval rate / the most favoured group's. FLAGGED: below the "
+           "configured floor (monitoring.adverse_impact_floor); groups too small to judge show "
+           "no verdict.", ""]
+    table = [(r["dimension"], r["group"], r["n"], r["approval_rate"], r["mean_pd"],
+              r["bad_rate"], r["adverse_impact_ratio"],
+              ("FLAGGED" if r["flagged"] else "ok") if r["judged"] else "-") for r in rows]
+    return out + _table(("dimension", "group", "applications", "approval rate", "mean PD",
+                         "bad rate", "adverse-impact ratio", "verdict"), table) + [""]
+
+
 def _rate(count: Mapping[str, int]) -> float | None:
     rows, bads = count.get("rows"), count.get("bads")
     return bads / rows if rows and bads is not None else None
+
+
+# Approval, review and decline rates are through the door (every OOT application, booked or
+# not: the population the cut-offs act on); a bad rate needs outcomes, so only booked loans.
+APPROVAL_ROWS = (("approval_rate", "approval rate (out-of-time, every application)"),
+                 ("review_rate", "review rate (out-of-time, every application)"),
+                 ("decline_rate", "decline rate (out-of-time, every application)"),
+                 ("approval_rate_booked", "approval rate (out-of-time, booked and matured)"),
+                 ("bad_rate_approved", "bad rate of approved (out-of-time, booked and matured)"))
 
 
 def _cutoffs(cutoffs: Mapping[str, Any], approval: Mapping[str, float] | None) -> list[str]:
@@ -158,7 +185,7 @@ def _cutoffs(cutoffs: Mapping[str, Any], approval: Mapping[str, float] | None) -
     if cutoffs.get("target_approval_rate") is not None:
         rows.append(("approve_at derived from target approval rate",
                      cutoffs["target_approval_rate"]))
-    for key in ("approval_rate", "review_rate", "decline_rate", "bad_rate_approved"):
+    for key, label in APPROVAL_ROWS:
         if approval and key in approval:
-            rows.append((f"{key.replace('_', ' ')} (out-of-time)", approval[key]))
+            rows.append((label, approval[key]))
     return out + _table(("item", "value"), rows) + [""]

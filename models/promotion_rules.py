@@ -40,6 +40,9 @@ class RulePolicy(Protocol):
     brier_tolerance: float
     ece_tolerance: float
     max_approval_rate_shift: float
+    min_baseline_auc_uplift: float
+    max_ece: float
+    max_mean_pd_gap: float
 
 
 @dataclass(frozen=True)
@@ -98,21 +101,49 @@ def evaluate_rules(challenger: Mapping[str, float], champion: Mapping[str, float
         _check("approval_rate_shift", "approval_rate", shift, "<=",
                policy.max_approval_rate_shift,
                f"approval rate {challenger['approval_rate']:.2%} vs "
-               f"{champion['approval_rate']:.2%} at the current cut-offs (moves "
+               f"{champion['approval_rate']:.2%} on every application, each at its own "
+               f"cut-offs (moves "
                f"{shift:.2%}); may move by at most {policy.max_approval_rate_shift:.2%}"),
+    ]
+
+
+def absolute_rules(challenger: Mapping[str, float], baseline_uplift: float,
+                   monotone: Mapping[str, bool], policy: RulePolicy) -> list[RuleResult]:
+    """Gates every model must pass on its own, the first one included: its out-of-time AUC
+    above the logistic baseline's on the same window (``baseline_uplift``, from its training
+    run), calibration within bounds on the promotion window (ECE, and mean PD against the
+    realised bad rate), and every declared monotone direction holding on the fitted booster
+    (``models.fit.check_monotone``; no sweep at all cannot pass)."""
+    mean_pd, bad_rate = float(challenger["mean_pd"]), float(challenger["bad_rate"])
+    gap = abs(mean_pd / bad_rate - 1.0) if bad_rate > 0 else float("nan")
+    broken = sorted(f for f, ok in monotone.items() if not ok)
+    return [
+        _check("beats_baseline", "auc", baseline_uplift, ">=", policy.min_baseline_auc_uplift,
+               f"out-of-time AUC above the logistic baseline's on the same window by "
+               f"{baseline_uplift:+.4f}, needs >= {policy.min_baseline_auc_uplift:+.4f}"),
+        _check("ece_bound", "ece", float(challenger["ece"]), "<=", policy.max_ece,
+               f"ECE {challenger['ece']:.4f} on the promotion window, at most {policy.max_ece}"),
+        _check("mean_pd_vs_bad_rate", "mean_pd", gap, "<=", policy.max_mean_pd_gap,
+               f"mean PD {mean_pd:.4f} vs realised bad rate {bad_rate:.4f} (off by "
+               f"{gap:.1%}); may be off by at most {policy.max_mean_pd_gap:.0%}"),
+        _check("monotone_directions", "monotone",
+               float(len(broken)) if monotone else float("nan"), "<=", 0.0,
+               f"{len(monotone)} declared directions swept on the fitted booster; broken: "
+               f"{', '.join(broken) or 'none'}"),
     ]
 
 
 def verdict_of(rules: list[RuleResult], has_champion: bool,
                problems: list[str]) -> tuple[str, list[str]]:
-    """(verdict, reasons) of a decision before it is applied."""
+    """(verdict, reasons) of a decision before it is applied. Without a champion only the
+    absolute gates are in ``rules``: the first model is promoted only if it passes them."""
     if problems:
         return REFUSED, problems
-    if not has_champion:
-        return PROMOTED, ["no champion yet: the first valid model is promoted"]
     failed = [f"{r.name} failed: {r.detail}" for r in rules if not r.passed]
     if failed:
         return REJECTED, failed
+    if not has_champion:
+        return PROMOTED, ["no champion yet: every absolute gate passed"]
     return PROMOTED, ["every rule passed"]
 
 
@@ -151,11 +182,14 @@ def labelled_statistic(y: np.ndarray, pds: Mapping[str, np.ndarray]
     return stat
 
 
-def approval_statistic(scores: Mapping[str, np.ndarray], approve_at: float,
-                       decline_below: float) -> Callable[[np.ndarray], dict[str, float]]:
+def approval_statistic(scores: Mapping[str, np.ndarray],
+                       cutoffs: Mapping[str, tuple[float, float]]
+                       ) -> Callable[[np.ndarray], dict[str, float]]:
+    """Approval rate of each model at its own cut-offs ``(approve_at, decline_below)``, as
+    scoring applies them, and the challenger's difference."""
     def stat(rows: np.ndarray) -> dict[str, float]:
-        out = {f"{role}.approval_rate": M.approval_stats(None, s[rows], approve_at,
-                                                         decline_below)["approval_rate"]
+        out = {f"{role}.approval_rate": M.approval_stats(None, s[rows], *cutoffs[role]
+                                                         )["approval_rate"]
                for role, s in scores.items()}
         if len(scores) == 2:
             out["difference.approval_rate"] = (out["challenger.approval_rate"]

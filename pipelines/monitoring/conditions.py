@@ -40,7 +40,8 @@ def raised_conditions(ctx: DayContext, found: DayFindings, wh: Warehouse,
     portfolio)."""
     text = _Texts(ctx, found, wh, paths)
     return (_drift_conditions(text) + _performance_conditions(text)
-            + _early_conditions(text) + _portfolio_conditions(text))
+            + _early_conditions(text) + _portfolio_conditions(text)
+            + _fair_lending_conditions(text))
 
 
 class _Texts:
@@ -171,6 +172,26 @@ def _portfolio_conditions(t: _Texts) -> list[Condition]:
             f"vs {r.baseline:.1%} on average over the previous {r.baseline_months} months "
             f"(x{r.ratio:.2f}, p={r.p_value:.1g}). Since "
             f"{t.since(f'forward_roll.{r.bucket}')}. {t.where('roll_rates')}"), "warning"))
+    return out
+
+
+def _fair_lending_conditions(t: _Texts) -> list[Condition]:
+    """One alert per group whose approval rate falls below the floor times the most favoured
+    group's (the four-fifths rule); a fair-lending finding, not a retraining reason."""
+    table, cfg = t.found.fairness, t.ctx.cfg
+    if table is None or table.empty:
+        return []
+    out = []
+    for r in table[table["flagged"].astype(bool)].itertuples():
+        dim = table[table["dimension"] == r.dimension]
+        best = dim.loc[dim["adverse_impact_ratio"].idxmax()]
+        out.append((f"fair_lending:{r.dimension}={r.group}", (
+            f"Adverse impact: {r.dimension} {r.group} approved {r.approval_rate:.1%} of "
+            f"{r.n} applications vs {best['approval_rate']:.1%} for {best['group']}, the most "
+            f"favoured group (ratio {r.adverse_impact_ratio:.2f} < {cfg.adverse_impact_floor}); "
+            f"mean PD {r.mean_pd:.2%}; over {t.window()}. "
+            f"Since {t.since('adverse_impact_ratio', f'{r.dimension}={r.group}')}. "
+            f"{t.where('psi_over_time')}"), "warning"))
     return out
 
 

@@ -91,6 +91,7 @@ class DayFindings:
     drift: DriftFindings
     performance: PerformanceFindings
     portfolio: PortfolioFindings
+    fairness: pd.DataFrame | None = None  # models.fairness table of the window's decisions
 
 
 class MetricRows:

@@ -36,6 +36,7 @@ from pipelines.monitoring.context import (
     MetricRows,
     MonitorResult,
 )
+from pipelines.monitoring.decisions import measure_decisions
 from pipelines.monitoring.measure import measure_drift, measure_performance, measure_portfolio
 from pipelines.monitoring.pages import day_page
 from pipelines.monitoring.policy import decide_retrain
@@ -90,7 +91,9 @@ def monitor_day(settings: Settings, wh: Warehouse, business_date: date,
         performance = measure_performance(ctx, rows, wh, scores, reference)
     with timings.timed("portfolio"):
         portfolio = measure_portfolio(ctx, rows, wh)
-    found = DayFindings(len(apps), len(scores), drift, performance, portfolio)
+    with timings.timed("decisions"):
+        fairness = measure_decisions(ctx, rows, apps, scores)
+    found = DayFindings(len(apps), len(scores), drift, performance, portfolio, fairness)
     metrics = rows.frame()
     with timings.timed("write"):
         write_metrics(wh, business_date, metrics)

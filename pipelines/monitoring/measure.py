@@ -83,6 +83,7 @@ def measure_drift(ctx: DayContext, rows: MetricRows, wh: Warehouse, apps: pd.Dat
     X = build_window_features(ctx.settings, wh, apps, ctx.business_date,
                               ctx.champion.feature_names, reference)
     csi = _feature_drift(ctx, rows, X, reference, n_apps)
+    _out_of_range(ctx, rows, X, reference)
     monitored = [f for f in ctx.champion.feature_names if f not in set(cfg.trend_features)]
     evidently = None
     if _evidently_due(ctx, csi, score_psi, monitored, wh):
@@ -132,6 +133,21 @@ def _feature_drift(ctx: DayContext, rows: MetricRows, X: pd.DataFrame,
                  details={"kind": r.kind, "trend": bool(r.trend), "ref_missing": r.ref_missing,
                           "cur_missing": r.cur_missing, **note})
     return csi
+
+
+def _out_of_range(ctx: DayContext, rows: MetricRows, X: pd.DataFrame,
+                  reference: pd.DataFrame) -> None:
+    """Share of the window's values outside the champion's training range, per feature: a
+    tree scores every value beyond it like the edge, so a feature that keeps leaving its range
+    is drifting by construction ("watch" above ``max_out_of_range_share``)."""
+    from models.ranges import out_of_range
+
+    limit = ctx.cfg.max_out_of_range_share
+    for r in out_of_range(reference, X, ctx.champion.feature_names).itertuples():
+        rows.add(f"out_of_range.{r.feature}", r.share_out,
+                 band="watch" if r.share_out > limit else OK,
+                 details={"train_min": r.train_min, "train_max": r.train_max,
+                          "share_below": r.share_below, "share_above": r.share_above})
 
 
 def _evidently(ctx: DayContext, rows: MetricRows, X: pd.DataFrame, reference: pd.DataFrame,
@@ -211,6 +227,7 @@ def _realised(ctx: DayContext, rows: MetricRows, wh: Warehouse) -> pd.DataFrame 
     if frame.empty:
         return None
     table = P.realised_by_vintage(frame)
+    _auto_approved(rows, frame)
     floor = None if champ.oot_auc is None else champ.oot_auc - cfg.auc_margin
     enough = table["bads"] >= cfg.realised_min_bads  # an AUC on a handful of bads is noise
     table["auc_alert"] = [floor is not None and v == champ.version and ok and auc < floor
@@ -234,6 +251,22 @@ def _realised(ctx: DayContext, rows: MetricRows, wh: Warehouse) -> pd.DataFrame 
                  {**info, "mean_pd": r.mean_pd, "ratio": r.ratio, "p_value": r.p_value}, window)
         rows.add("predicted_bad_rate", r.mean_pd, segment, None, info, window)
     return table
+
+
+def _auto_approved(rows: MetricRows, frame: pd.DataFrame) -> None:
+    """Bad rate of the loans the champion approved automatically, per matured vintage and
+    pooled: the lender's question of whether automation keeps its losses low."""
+    approved = frame[frame["decision"] == "approve"]
+    if approved.empty:
+        return
+    per = approved.groupby("vintage")["bad"].agg(["mean", "size"])
+    for vintage, r in per.iterrows():
+        period = pd.Period(str(vintage), "M")
+        rows.add("auto_approved_bad_rate", float(r["mean"]), f"vintage={vintage}",
+                 details={"n": int(r["size"])},
+                 window=(period.start_time.date(), period.end_time.date()))
+    rows.add("auto_approved_bad_rate", float(approved["bad"].mean()),
+             details={"n": len(approved), "vintages": [str(v) for v in per.index]})
 
 
 def _early_delinquency(ctx: DayContext, rows: MetricRows, wh: Warehouse

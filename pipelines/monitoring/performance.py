@@ -83,11 +83,12 @@ def realised_by_vintage(frame: pd.DataFrame) -> pd.DataFrame:
 def load_realised(wh: Warehouse, as_of: date, config: FeatureConfig,
                   vintages: list[pd.Period]) -> pd.DataFrame:
     """Champion scores of the given vintages joined to their labels as of ``as_of``: columns
-    vintage, model_version, pd, bad (labelled loans only). Empty when nothing was scored then."""
+    vintage, model_version, pd, decision, bad (labelled loans only). Empty when nothing was
+    scored then."""
     from features.target import label_applications
     from pipelines.warehouse.history import business_day_end, load_applications, shared_outcomes
 
-    cols = ["vintage", "model_version", "pd", "bad"]
+    cols = ["vintage", "model_version", "pd", "decision", "bad"]
     if not vintages:
         return pd.DataFrame(columns=cols)
     start, end = vintages[0].start_time.date(), vintages[-1].end_time.date()

@@ -67,6 +67,9 @@ _SUMMARY_ROWS = [
     ("estimated_auc", "estimated AUC (from PDs)", ".3f"),
     ("estimated_bad_rate", "estimated bad rate", ".2%"),
     ("decision_rate.approve", "approval rate", ".1%"),
+    ("auto_decision_rate", "decided automatically (approve or decline)", ".1%"),
+    ("review_queue_per_day", "review queue per business day", ".1f"),
+    ("auto_approved_bad_rate", "bad rate of auto-approved matured loans", ".2%"),
     ("early_delinquency", "early delinquency, observed/expected", ".2f"),
     ("forward_roll.current", "roll current -> 1-30", ".2%"),
     ("forward_roll.1-30", "roll 1-30 -> 31-60", ".1%"),
@@ -93,6 +96,17 @@ def monitoring_summary_markdown(result: MonitorResult) -> str:
         top = csi["value"].astype(float).idxmax()
         lines.append(f"| largest CSI: {top[4:]} | {csi.loc[top, 'value']:.3f} | "
                      f"{csi.loc[top, 'band'] or ''} |")
+    ranges = m[m.index.str.startswith("out_of_range.")]
+    if len(ranges):
+        top = ranges["value"].astype(float).idxmax()
+        lines.append(f"| largest share outside the training range: {top[13:]} | "
+                     f"{ranges.loc[top, 'value']:.1%} | {ranges.loc[top, 'band'] or ''} |")
+    air = result.metrics[result.metrics["metric"] == "adverse_impact_ratio"].dropna(
+        subset=["value"])
+    if len(air):
+        low = air.loc[air["value"].astype(float).idxmin()]
+        lines.append(f"| lowest adverse-impact ratio: {low['segment']} | {low['value']:.2f} | "
+                     f"{low['band'] or ''} |")
     lines.append("")
     alerts = "; ".join(f"{a.condition_key} ({_alert_state(a)})" for a in result.alerts)
     lines.append(f"**Alerts:** {alerts or 'none'}")

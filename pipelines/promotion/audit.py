@@ -11,6 +11,7 @@ registry (``settle_interrupted``: ``promoted`` if the champion is its challenger
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -178,6 +179,10 @@ def promotion_figures(record: Mapping[str, Any]
         metrics["score_psi_challenger_vs_champion"] = record["score_psi"]
     if record.get("rules"):
         metrics["rules_failed"] = sum(not r["passed"] for r in record["rules"])
+        metrics |= {f"rule_passed_{r['name']}": float(r["passed"]) for r in record["rules"]}
+    for key, value in (record.get("reason_stability") or {}).items():
+        if value is not None and math.isfinite(value):
+            metrics[f"reason_stability_{key}"] = value
     params = {"champion_version": champion or "none", "challenger_version": challenger or "none",
               "window": record.get("window") or {}, "cutoffs": record.get("cutoffs") or {},
               "bootstrap": record.get("bootstrap") or {},

@@ -1,7 +1,10 @@
 """Judge the challenger against the champion: registry state read once, validity, evidence,
 rules, verdict. Reads only: nothing in the registry or the warehouse changes.
 
-No champion yet: a valid challenger is promoted. Equal models never are: an AUC uplift of 0 fails
+Every challenger, the first one included, must pass the absolute gates
+(``models.promotion_rules.absolute_rules``: beat the logistic baseline, calibration bounds, monotone
+directions on the fitted booster); with a champion, the comparison rules too. A model that fails
+stays registered and is never champion. Equal models are never promoted: an AUC uplift of 0 fails
 both the uplift and the interval rule. ``apply_decision`` (``pipelines.promotion.apply``) acts on
 the verdict.
 """
@@ -12,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from models.pd_model import PDModel
-from models.promotion_rules import REFUSED, evaluate_rules, verdict_of
+from models.promotion_rules import REFUSED, absolute_rules, evaluate_rules, verdict_of
 from models.registry import CHALLENGER, CHAMPION, RegistryError
 from pipelines.core.settings import Settings, redact
 from pipelines.promotion.decision import (
@@ -27,6 +30,7 @@ from pipelines.promotion.evidence import (
     shadow_period,
 )
 from pipelines.promotion.versions import champion_to_compare, check_challenger, registry_aliases
+from pipelines.scoring.models import recorded_cutoffs
 from pipelines.training.track import git_commit
 from pipelines.warehouse.engine import Warehouse
 
@@ -53,13 +57,13 @@ def _judge(settings: Settings, wh: Warehouse, state: dict[str, str], version: st
            window: dict[str, Any], triggered_by: str) -> PromotionDecision:
     champion_version = state.get(CHAMPION)
     about, challenger, problems = check_challenger(settings, version, champion_version, window)
-    sc, p = settings.scoring, settings.promotion
+    p = settings.promotion
     decision = PromotionDecision(
         model_name=settings.training.registered_model_name, verdict=REFUSED, reasons=[],
         challenger=about, champion=None, window=window, triggered_by=triggered_by[:128],
         decided_at=datetime.now(UTC), config_hash=settings.config_hash(),
         git_commit=git_commit(),
-        cutoffs={"approve_at": sc.approve_at, "decline_below": sc.decline_below},
+        cutoffs={},
         bootstrap={"samples": p.bootstrap_samples, "ci_level": p.ci_level, "seed": settings.seed},
         aliases_before=dict(state))
     if champion_version is not None:
@@ -78,11 +82,26 @@ def _add_evidence(settings: Settings, wh: Warehouse, decision: PromotionDecision
         decision.champion, models["champion"], decision.warnings = champion_to_compare(
             settings, decision.champion["version"], decision.window)
     data = load_window(settings, wh, decision.window)
-    evidence = gather_evidence(settings, data, models)
+    cutoffs = {role: recorded_cutoffs(settings, model) for role, model in models.items()}
+    decision.cutoffs = {role: {"approve_at": a, "decline_below": d}
+                        for role, (a, d) in cutoffs.items()}
+    evidence = gather_evidence(settings, data, models, cutoffs)
     decision.counts, decision.metrics = data.counts, evidence["table"]
     decision.score_psi = evidence["score_psi"]
+    decision.monotone = evidence["monotone"]
+    decision.reason_stability = evidence["reason_stability"]
+    decision.rules = absolute_rules(evidence["point"]["challenger"],
+                                    _baseline_uplift(decision.challenger), evidence["monotone"],
+                                    settings.promotion)
     if "champion" in models:
-        decision.rules = evaluate_rules(evidence["point"]["challenger"],
-                                        evidence["point"]["champion"], evidence["auc_diff"],
-                                        settings.promotion)
+        decision.rules += evaluate_rules(evidence["point"]["challenger"],
+                                         evidence["point"]["champion"], evidence["auc_diff"],
+                                         settings.promotion)
     decision.shadow = shadow_period(settings, wh, decision.challenger["version"])
+
+
+def _baseline_uplift(challenger: dict[str, Any]) -> float:
+    """OOT AUC above the logistic baseline's, both as its training run measured them on its
+    own out-of-time window (NaN, which fails the gate, when either is missing)."""
+    auc, base = challenger.get("logged_oot_auc"), challenger.get("logged_baseline_oot_auc")
+    return float("nan") if auc is None or base is None else float(auc) - float(base)

@@ -52,6 +52,8 @@ class PromotionDecision:
     rules: list[RuleResult] = field(default_factory=list)
     score_psi: float | None = None
     shadow: dict[str, Any] | None = None
+    monotone: dict[str, bool] = field(default_factory=dict)  # challenger's swept directions
+    reason_stability: dict[str, float] | None = None
     warnings: list[str] = field(default_factory=list)
     aliases_before: dict[str, str] = field(default_factory=dict)
     aliases_after: dict[str, str] | None = None
@@ -125,6 +127,11 @@ def _md_extras(record: Mapping[str, Any]) -> list[str]:
     if record.get("score_psi") is not None:
         lines += ["", f"score PSI challenger vs champion on the window: "
                       f"{record['score_psi']:.4f} (reported, not a rule)"]
+    if record.get("reason_stability"):
+        r = record["reason_stability"]
+        lines += ["", f"reason stability on {r['rows']:.0f} applications both decline or refer: "
+                      f"first reason agrees {_fmt(r['top1_agreement'], '.1%')}, top-{r['k']:.0f} "
+                      f"set {_fmt(r['topk_agreement'], '.1%')} (reported, not a rule)"]
     if record.get("shadow"):
         s = record["shadow"]
         lines += ["", f"shadow period {s['business_dates'][0]}..{s['business_dates'][1]} "

@@ -2,12 +2,16 @@
 
 The window is ``promotion.oot_months`` whole months ending at the latest matured month end as of
 the warehouse's data date. Discrimination and calibration (AUC, KS, Brier, ECE) are measured on the
-window's booked loans with matured labels; approval rates at the current cut-offs
-(``scoring.approve_at`` / ``decline_below``) and the score PSI between the two models on every
-application of the window: the through-the-door population the cut-offs act on. Features are
-built once per distinct feature-spec set with the shared builder (``as_of`` = the data date, as in
-training). Intervals come from paired bootstraps seeded by ``settings.seed``: both models see the
-same resampled rows; the AUC uplift's interval is ``models.metrics.bootstrap_auc_diff``.
+window's booked loans with matured labels; approval, review and decline rates and the score PSI
+between the two models on every application of the window (the through-the-door population the
+cut-offs act on), each version at its own cut-offs exactly as scoring applies them
+(``pipelines.scoring.models.recorded_cutoffs``). The same window gives the challenger's monotone
+sweep (``models.fit.check_monotone``) and the reason stability between the two models: on
+applications both decline or refer, how often they give the same first reason and the same set.
+Features are built once per distinct feature-spec set with the shared builder (``as_of`` = the
+data date, as in training). Intervals come from paired bootstraps seeded by ``settings.seed``:
+both models see the same resampled rows; the AUC uplift's interval is
+``models.metrics.bootstrap_auc_diff``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ import pandas as pd
 
 from features import build_features, label_applications
 from models import metrics as M
+from models.fit import check_monotone
 from models.pd_model import PDModel
+from models.policy import reason_codes_needed
 from models.promotion_rules import (
     approval_statistic,
     labelled_statistic,
@@ -30,11 +36,13 @@ from models.promotion_rules import (
     paired_intervals,
     shadow_summary,
 )
-from models.scaling import pd_to_score
+from models.reasons import agreement, top_codes
+from models.scaling import decide_by_score, pd_to_score
 from pipelines.core.calendar import latest_matured_month_end
 from pipelines.core.settings import Settings
 from pipelines.promotion.decision import PromotionError
 from pipelines.scoring.models import CHAMPION, SHADOW, model_specs
+from pipelines.scoring.reason_codes import reason_table
 from pipelines.training.trainset import data_as_of
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.history import feature_config, load_applications, shared_outcomes
@@ -85,9 +93,9 @@ def load_window(settings: Settings, wh: Warehouse, window: Mapping[str, Any]) ->
     return WindowData(apps, outcomes, labelled, y, counts, pd.Timestamp(as_of))
 
 
-def predict_window(settings: Settings, data: WindowData,
-                   models: Mapping[str, PDModel]) -> dict[str, np.ndarray]:
-    """PD of every application per model; features built once per distinct spec set."""
+def window_features(settings: Settings, data: WindowData,
+                    models: Mapping[str, PDModel]) -> dict[str, pd.DataFrame]:
+    """Every application's features per model; built once per distinct spec set."""
     frames: dict[tuple, pd.DataFrame] = {}
     out = {}
     for role, model in models.items():
@@ -95,30 +103,31 @@ def predict_window(settings: Settings, data: WindowData,
         if specs not in frames:
             frames[specs] = build_features(data.apps, data.outcomes, data.as_of,
                                            feature_config(settings), list(specs))
-        out[role] = model.predict_pd(frames[specs][model.feature_names])
+        out[role] = frames[specs][model.feature_names]
     return out
 
 
-def gather_evidence(settings: Settings, data: WindowData,
-                    models: Mapping[str, PDModel]) -> dict[str, Any]:
+def gather_evidence(settings: Settings, data: WindowData, models: Mapping[str, PDModel],
+                    cutoffs: Mapping[str, tuple[float, float]]) -> dict[str, Any]:
     """Metrics of every model on the window with paired-bootstrap intervals, the AUC uplift's
-    interval (``bootstrap_auc_diff``) and the score PSI between the models."""
+    interval (``bootstrap_auc_diff``), the score PSI between the models, the challenger's
+    monotone sweep and the reason stability; ``cutoffs``: each role's (approve_at,
+    decline_below)."""
     p, sc = settings.promotion, settings.scoring
-    pds = predict_window(settings, data, models)
+    frames = window_features(settings, data, models)
+    pds = {role: model.predict_pd(frames[role]) for role, model in models.items()}
     scores = {r: pd_to_score(v, sc.base_score, sc.base_odds, sc.pdo) for r, v in pds.items()}
     lab = {r: v[data.labelled] for r, v in pds.items()}
     point = {}
     for role in pds:
-        m = M.credit_metrics(data.y, lab[role], scores[role][data.labelled], sc.approve_at,
-                             sc.decline_below)
+        m = M.credit_metrics(data.y, lab[role], scores[role][data.labelled], *cutoffs[role])
         # through the door: every application of the window, booked or not
-        m.update(M.approval_stats(None, scores[role], sc.approve_at, sc.decline_below))
+        m.update(M.approval_stats(None, scores[role], *cutoffs[role]))
         point[role] = m
     intervals = paired_intervals(int(data.labelled.sum()), labelled_statistic(data.y, lab),
                                  p.bootstrap_samples, p.ci_level, settings.seed)
-    intervals |= paired_intervals(len(data.apps), approval_statistic(
-        scores, sc.approve_at, sc.decline_below), p.bootstrap_samples, p.ci_level,
-        settings.seed + 1)
+    intervals |= paired_intervals(len(data.apps), approval_statistic(scores, cutoffs),
+                                  p.bootstrap_samples, p.ci_level, settings.seed + 1)
     auc_diff = None
     psi_value = None
     if len(pds) == 2:
@@ -127,8 +136,35 @@ def gather_evidence(settings: Settings, data: WindowData,
                                         seed=settings.seed)
         psi_value = M.psi(scores["champion"], scores["challenger"],
                           bins=settings.monitoring.psi_bins, eps=settings.monitoring.psi_epsilon)
+    challenger = models["challenger"]
+    monotone = check_monotone(challenger.booster, frames["challenger"], challenger.monotone,
+                              seed=settings.seed)
+    stability = None
+    if len(pds) == 2:
+        stability = reason_stability(settings, models, frames, scores, cutoffs)
     return {"point": point, "auc_diff": auc_diff, "score_psi": psi_value,
-            "table": metric_table(point, intervals, auc_diff)}
+            "table": metric_table(point, intervals, auc_diff), "monotone": monotone,
+            "reason_stability": stability}
+
+
+def reason_stability(settings: Settings, models: Mapping[str, PDModel],
+                     frames: Mapping[str, pd.DataFrame], scores: Mapping[str, np.ndarray],
+                     cutoffs: Mapping[str, tuple[float, float]]) -> dict[str, float]:
+    """Top-1 and top-k agreement of the two models' reason codes (exact contributions) on a
+    seeded sample of at most ``promotion.reason_sample_rows`` applications both would decline
+    or refer: a notice should not change because the model did."""
+    both = np.ones(len(next(iter(scores.values()))), dtype=bool)
+    for role, s in scores.items():
+        both &= reason_codes_needed(decide_by_score(s, *cutoffs[role]))
+    rows = np.flatnonzero(both)
+    n = min(len(rows), settings.promotion.reason_sample_rows)
+    rows = np.sort(np.random.default_rng(settings.seed).choice(rows, n, replace=False))
+    table, k = reason_table(settings), settings.scoring.reason_codes
+    codes = {role: top_codes(model.contributions(frames[role].iloc[rows]), model.feature_names,
+                             table, k) for role, model in models.items()}
+    out = agreement(codes["challenger"], codes["champion"])
+    return {"rows": out["rows"], "k": float(k), "top1_agreement": out["top1"],
+            "topk_agreement": out["topk"]}
 
 
 def shadow_period(settings: Settings, wh: Warehouse, version: str) -> dict[str, Any] | None:

@@ -99,6 +99,7 @@ def check_challenger(settings: Settings, version: str, champion: str | None,
 def _run_facts(run: Mapping[str, Any]) -> dict[str, Any]:
     tags = run["tags"]
     return {"logged_oot_auc": run["metrics"].get(REQUIRED_METRIC),
+            "logged_baseline_oot_auc": run["metrics"].get("baseline_oot_auc"),
             "training_windows": {k: tags.get(k) for k in (*TRAINING_WINDOW_TAGS, "window.oot",
                                                           "window.as_of")},
             "trained_by": tags.get("triggered_by"), "config_hash": tags.get("config_hash")}

@@ -193,8 +193,10 @@ def ingest_day(settings: Settings, wh: Warehouse, feed: DayFeed) -> dict[str, An
 
 
 def weekly_table(wh: Warehouse, plan: DemoPlan) -> pd.DataFrame:
-    """One row per simulated week: volume, approval rate, mean PD, score PSI, alerts and the
-    champion version that scored it — the story of the demo in numbers."""
+    """One row per simulated week: volume, approval rate, share decided automatically (approved
+    or declined, no manual review), review queue per business day, mean PD, score PSI, alerts and
+    the champion version that scored it — the story of the demo in numbers. (The bad rate of
+    auto-approved loans needs 12 months on book: monitoring reports it per matured vintage.)"""
     scores = champion_day_scores(wh, plan.demo_start, plan.demo_end)
     psi = score_psi_by_day(wh, plan.demo_start, plan.demo_end)
     alerts = alerts_by_day(wh, plan.demo_start, plan.demo_end)
@@ -207,6 +209,10 @@ def weekly_table(wh: Warehouse, plan: DemoPlan) -> pd.DataFrame:
         rows.append({
             "week_of": start.date(), "volume": len(group),
             "approval_rate": round(float((group["decision"] == "approve").mean()), 3),
+            # the lender's goal: decided without a person, and the queue a person works
+            "auto_decided": round(float((group["decision"] != "review").mean()), 3),
+            "review_per_day": round(float((group["decision"] == "review").sum())
+                                    / max(group["business_date"].nunique(), 1), 1),
             "mean_pd": round(float(group["pd"].mean()), 4),
             "score_psi": round(float(week_psi.max()), 3) if len(week_psi) else None,
             "alerts": int((week_alerts["suppressed"] == 0).sum()),

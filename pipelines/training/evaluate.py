@@ -18,11 +18,13 @@ from matplotlib.figure import Figure
 
 from models import plots
 from models.baseline import baseline_pd, fit_baseline
+from models.fairness import AGE_DIMENSION, age_bands, fair_lending_table
 from models.fit import check_monotone
-from models.metrics import credit_metrics, decile_table, ece, psi
+from models.metrics import approval_stats, credit_metrics, decile_table, ece, psi
 from models.pd_model import PDModel
+from models.ranges import out_of_range
 from models.reasons import contributions, reason_agreement
-from models.scaling import cutoff_for_approval_rate, pd_to_score
+from models.scaling import cutoff_for_approval_rate, decide_by_score, pd_to_score
 from pipelines.core.settings import Settings
 from pipelines.training.trainset import TrainingSet
 
@@ -36,6 +38,8 @@ class Evaluation:
     calibration: dict[str, Any]
     reason_codes: dict[str, Any]
     monotone: dict[str, bool] = field(default_factory=dict)  # constrained feature -> holds
+    ranges: pd.DataFrame | None = None  # OOT values outside the training range, per feature
+    fairness: pd.DataFrame | None = None  # fair-lending report on every OOT application
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: dict[str, Figure] = field(default_factory=dict)
 
@@ -51,19 +55,40 @@ class Evaluation:
         out.update({f"cutoff_{k}": v for k, v in self.cutoffs.items()})
         if self.monotone:
             out["monotone_violations"] = float(sum(not ok for ok in self.monotone.values()))
+        if self.ranges is not None:
+            out.update({f"out_of_range_oot.{r.feature}": r.share_out
+                        for r in self.ranges.itertuples()})
+        if self.fairness is not None and len(self.fairness):
+            judged = self.fairness[self.fairness["judged"].astype(bool)]
+            out["fairness_min_adverse_impact_ratio"] = float(judged["adverse_impact_ratio"].min())
+            out["fairness_flagged_groups"] = float(judged["flagged"].astype(bool).sum())
         return out
 
 
+def through_the_door(ts: TrainingSet, window: str, model: PDModel) -> pd.DataFrame:
+    """The model's features of every application of a window (booked or not); the labelled
+    rows where a training set does not carry them."""
+    return ts.applications.get(window, ts.X[window])[model.feature_names]
+
+
 def derive_cutoffs(settings: Settings, model: PDModel, ts: TrainingSet) -> dict[str, float]:
-    """Configured cut-offs, or approve_at derived from a target approval rate on the
-    calibration slice (never on OOT, which must stay a clean judge)."""
+    """Configured cut-offs, or approve_at derived from a target approval rate on every
+    application of the calibration slice (the population the cut-off acts on; never OOT,
+    which must stay a clean judge)."""
     sc = settings.scoring
     out = {"approve_at": sc.approve_at, "decline_below": sc.decline_below}
     if sc.target_approval_rate is not None:
-        scores = _scores(settings, model.predict_pd(ts.X["calibration"]))
+        scores = _scores(settings, model.predict_pd(through_the_door(ts, "calibration", model)))
         out["approve_at"] = round(cutoff_for_approval_rate(scores, sc.target_approval_rate), 2)
         out["decline_below"] = min(out["decline_below"], out["approve_at"])
     return out
+
+
+def _booked(metrics: dict[str, float]) -> dict[str, float]:
+    """Approval figures of the labelled (booked, matured) rows renamed ``*_booked``: the
+    unsuffixed ones are every application's."""
+    return {f"{k}_booked" if k in ("approval_rate", "review_rate", "decline_rate") else k: v
+            for k, v in metrics.items()}
 
 
 def _scores(settings: Settings, pd_: np.ndarray) -> np.ndarray:
@@ -80,7 +105,10 @@ def evaluate(settings: Settings, model: PDModel, ts: TrainingSet) -> Evaluation:
     baseline = fit_baseline(ts.X["train"], ts.y["train"], settings.seed)
     pd_base = baseline_pd(baseline, X_oot)
     metrics = {
-        "oot": credit_metrics(y_oot, pd_oot, score_oot, cut["approve_at"], cut["decline_below"]),
+        "oot": {**_booked(credit_metrics(y_oot, pd_oot, score_oot, cut["approve_at"],
+                                         cut["decline_below"])),
+                **approval_stats(None, _scores(settings, model.predict_pd(
+                    through_the_door(ts, "oot", model))), cut["approve_at"], cut["decline_below"])},
         "oot baseline": credit_metrics(y_oot, pd_base),
         "train (in-sample)": credit_metrics(ts.y["train"], pd_train),
     }
@@ -95,11 +123,35 @@ def evaluate(settings: Settings, model: PDModel, ts: TrainingSet) -> Evaluation:
     ev = Evaluation(metrics=metrics, cutoffs=cut, calibration=calibration, reason_codes=reasons,
                     monotone=check_monotone(model.booster, X_oot, model.monotone,
                                             seed=settings.seed))
+    ev.ranges = out_of_range(ts.X["train"], through_the_door(ts, "oot", model),
+                             model.feature_names)
+    ev.fairness = oot_fairness(settings, model, ts, cut)
     ev.tables = {"tables/deciles_oot.csv": decile_table(y_oot, pd_oot),
-                 "tables/deciles_train_in_sample.csv": decile_table(ts.y["train"], pd_train)}
+                 "tables/deciles_train_in_sample.csv": decile_table(ts.y["train"], pd_train),
+                 "tables/out_of_range_oot.csv": ev.ranges,
+                 "tables/fair_lending_oot.csv": ev.fairness}
     ev.figures = _figures(model, y_oot, raw_oot, pd_oot, pd_base, score_oot, cut, sample,
                           ev.tables["tables/deciles_oot.csv"])
     return ev
+
+
+def oot_fairness(settings: Settings, model: PDModel, ts: TrainingSet,
+                 cut: dict[str, float]) -> pd.DataFrame:
+    """The fair-lending report (``models.fairness``) on every OOT application: decisions at the
+    model's cut-offs, realised bad rates of its matured loans; by age band and by each proxy
+    segment the frame carries (region is no feature, so only monitoring sees it)."""
+    everyone = ts.applications.get("oot", ts.X["oot"])
+    cfg = settings.monitoring
+    frame = everyone.astype({c: object for c in everyone.columns
+                             if isinstance(everyone[c].dtype, pd.CategoricalDtype)})
+    frame = frame.assign(pd=model.predict_pd(everyone[model.feature_names]),
+                         bad=pd.Series(ts.y["oot"].astype(float), index=ts.X["oot"].index))
+    frame["decision"] = decide_by_score(_scores(settings, frame["pd"].to_numpy()),
+                                        cut["approve_at"], cut["decline_below"])
+    if "applicant_age" in frame.columns:
+        frame[AGE_DIMENSION] = age_bands(frame["applicant_age"], cfg.age_bands)
+    return fair_lending_table(frame, [AGE_DIMENSION, *cfg.fairness_segments],
+                              cfg.fairness_min_group_rows, cfg.adverse_impact_floor)
 
 
 def _figures(model: PDModel, y: np.ndarray, raw: np.ndarray, pd_: np.ndarray,

@@ -190,4 +190,5 @@ def card(settings: Settings, ts: TrainingSet, model: PDModel, ev: Evaluation, ru
                  **ev.cutoffs, "target_approval_rate": settings.scoring.target_approval_rate},
         approval={k: ev.metrics["oot"][k] for k, _ in APPROVAL_ROWS if k in ev.metrics["oot"]},
         reason_codes=ev.reason_codes, params=fit_info["params"],
+        fairness=None if ev.fairness is None else ev.fairness.to_dict("records"),
         config_hash=settings.config_hash(), git_commit=git_commit())

@@ -46,6 +46,9 @@ class TrainingSet:
     # Every training-window application (booked or not, mature or not): the through-the-door
     # population that monitoring compares each day's applications with.
     population: pd.DataFrame | None = None
+    # Every application of each window, likewise: approval, review and decline rates and a
+    # target approval rate's cut-off are about every application, not the booked ones.
+    applications: dict[str, pd.DataFrame] = field(default_factory=dict)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     maturity: dict[str, Any] = field(default_factory=dict)
     # features left out because the training window has no data for them, with the reason
@@ -101,6 +104,7 @@ def load_training_set(settings: Settings, wh: Warehouse, windows: Windows) -> Tr
         in_window = which == name
         keep = in_window & ~np.isnan(bad)
         ts.X[name] = X_all[keep]
+        ts.applications[name] = X_all[in_window]
         ts.y[name] = bad[keep].astype(np.int8)
         ts.counts[name] = {
             "applications": int(in_window.sum()), "rows": int(keep.sum()),

@@ -40,8 +40,10 @@ def window_scores(wh: Warehouse, model_version: str, start: date, end: date) -> 
 
 
 def champion_scores_between(wh: Warehouse, start: date, end: date) -> pd.DataFrame:
-    """application_id, model_version and pd of every champion score in [start, end]."""
-    stmt = text("SELECT application_id, model_version, pd FROM scores WHERE role = :role "
+    """application_id, model_version, pd and decision of every champion score in
+    [start, end]."""
+    stmt = text("SELECT application_id, model_version, pd, decision FROM scores "
+                "WHERE role = :role "
                 "AND business_date >= :start AND business_date <= :end").bindparams(
         bindparam("start", type_=Date), bindparam("end", type_=Date))
     with wh.engine.connect() as conn:

@@ -163,14 +163,16 @@ def protect_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key, raising=False)
 
 
-def register_copy(h: Home, model: PDModel, *, metrics: bool = True) -> str:
+def register_copy(h: Home, model: PDModel, *, metrics: bool = True,
+                  changed: dict[str, float] | None = None) -> str:
     """Register ``model`` as challenger on a new run carrying version 1's window tags and (if
-    ``metrics``) its logged metrics, as the training stage would have."""
+    ``metrics``) its logged metrics, as the training stage would have, ``changed`` replacing
+    some of them."""
     source = client_for(h.uri).get_run(version_info(h.uri, NAME, "1")["run_id"])
     run = start_run(h.uri, h.settings.training.experiment_name, h.settings.artifact_root,
                     tags={k: v for k, v in source.data.tags.items() if k.startswith("window.")})
     if metrics:
-        run.log_metrics(source.data.metrics)
+        run.log_metrics({**source.data.metrics, **(changed or {})})
     sample = load_reference(h.uri, NAME, version="1")[model.feature_names]
     version = register_pd_model(run, model, sample, NAME, alias=CHALLENGER,
                                 policy=scoring_policy(h.settings))
@@ -259,10 +261,17 @@ def test_clearly_better_challenger_is_promoted_by_the_flow_then_rolled_back(
     home.challenger("1")  # the one trained on 24 months challenges it
     out = promotion(triggered_by="test-better")
     assert out["verdict"] == PROMOTED and out["promoted"] is True, out["reasons"]
-    assert [r["passed"] for r in out["rules"]] == [True] * 6
+    assert [r["name"] for r in out["rules"][:4]] == [  # absolute gates first, then the duel
+        "beats_baseline", "ece_bound", "mean_pd_vs_bad_rate", "monotone_directions"]
+    assert [r["passed"] for r in out["rules"]] == [True] * 10
     assert out["metrics"]["auc"]["difference"]["ci_low"] > 0
     assert home.aliases() == {"champion": "1", "previous": "2"}
     record = assert_recorded(home, out)
+    # each version judged at its own cut-offs, as scoring applies them
+    assert set(record["cutoffs"]) == {"champion", "challenger"}
+    stability = record["reason_stability"]  # reported at promotion, not a rule
+    assert stability["rows"] > 100 and 0 < stability["top1_agreement"] <= 1
+    assert 0 <= stability["topk_agreement"] <= 1 and stability["k"] == 3
     assert record["window"] == {"start": "2024-04-01", "end": "2024-06-30",
                                 "as_of": "2025-06-30", "months": 3,
                                 "performance_window_months": 12}
@@ -372,13 +381,40 @@ def _shadow_scores(h: Home, version: str, n: int) -> float:
 
 def test_first_valid_model_is_promoted_when_there_is_no_champion(home: Home) -> None:
     client_for(home.uri).delete_registered_model_alias(NAME, "champion")
-    home.challenger("3")
+    home.challenger("1")  # (version 3, without the bureau score, beats the baseline by 0.0025)
     decision = promote_challenger(home.settings, home.wh, triggered_by="test-first")
-    assert decision.verdict == PROMOTED and decision.rules == []
-    assert decision.reasons == ["no champion yet: the first valid model is promoted"]
+    assert decision.verdict == PROMOTED, decision.reasons
+    assert [(r.name, r.passed) for r in decision.rules] == [
+        ("beats_baseline", True), ("ece_bound", True), ("mean_pd_vs_bad_rate", True),
+        ("monotone_directions", True)]
+    assert decision.reasons == ["no champion yet: every absolute gate passed"]
     assert set(decision.metrics["auc"]) == {"challenger"}
-    assert home.aliases() == {"champion": "3"}
+    assert decision.monotone and all(decision.monotone.values())
+    assert home.aliases() == {"champion": "1"}
     assert_recorded(home, decision)
+
+
+def test_a_first_model_below_the_logistic_baseline_is_rejected_even_without_a_champion(
+        home: Home) -> None:
+    """No champion to beat is no free pass: a model that does not beat the logistic baseline
+    by the margin stays registered, is never champion, and the audit record and MLflow say
+    why."""
+    client_for(home.uri).delete_registered_model_alias(NAME, "champion")
+    logged = client_for(home.uri).get_run(version_info(home.uri, NAME, "1")["run_id"])
+    version = register_copy(home, load_pd_model(home.uri, NAME, version="1"),
+                            changed={"baseline_oot_auc": logged.data.metrics["oot_auc"] + 0.01})
+    decision = promote_challenger(home.settings, home.wh, triggered_by="test-baseline")
+    assert decision.verdict == REJECTED
+    assert len(decision.reasons) == 1 and decision.reasons[0].startswith("beats_baseline failed")
+    assert home.aliases() == {"challenger": version}  # registered, not champion
+    record = assert_recorded(home, decision)
+    failed = [r["name"] for r in record["rules"] if not r["passed"]]
+    assert failed == ["beats_baseline"]
+    runs = client_for(home.uri).search_runs(
+        [client_for(home.uri).get_experiment_by_name(
+            record["audit"]["promotion_experiment"]).experiment_id],
+        filter_string=f"tags.decision_id = '{record['decision_id']}'")
+    assert runs[0].data.metrics["rule_passed_beats_baseline"] == 0.0
 
 
 # ---------------------------------------------------------------------------------------------

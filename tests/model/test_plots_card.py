@@ -57,6 +57,9 @@ def test_model_card_contents(pd_model):
                  "decline_below": 535.0},
         approval={"approval_rate": 0.62, "bad_rate_approved": 0.021},
         reason_codes={"k": 3, "contributions": "exact", "top-3 set agreement": 0.83},
+        fairness=[{"dimension": "age_band", "group": "62+", "n": 400, "approval_rate": 0.31,
+                   "mean_pd": 0.07, "bad_rate": 0.05, "adverse_impact_ratio": 0.45,
+                   "judged": True, "flagged": True}],
         config_hash="deadbeef", git_commit="0123abc")
     assert card.startswith("# Model card: creditflow-pd version 3")
     assert "| ltv | float | risk rises with value |" in card
@@ -66,7 +69,9 @@ def test_model_card_contents(pd_model):
     assert "| oot | 2024-03-01 | 2024-05-31 | 5,000 | 310 | 0.0620 | 120 |" in card
     assert "reject inference" in card
     assert "deadbeef" in card and "0123abc" in card
-    assert "approval rate (out-of-time) | 0.6200" in card
+    assert "approval rate (out-of-time, every application) | 0.6200" in card
+    assert "## Fair lending (out-of-time, every application)" in card
+    assert "| age_band | 62+ | 400 | 0.3100 | 0.0700 | 0.0500 | 0.4500 | FLAGGED |" in card
 
 
 @pytest.mark.parametrize("missing", [None, float("nan")])

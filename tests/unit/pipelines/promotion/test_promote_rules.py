@@ -15,6 +15,7 @@ from models.promotion_rules import (
     PROMOTED,
     REFUSED,
     REJECTED,
+    absolute_rules,
     approval_statistic,
     evaluate_rules,
     labelled_statistic,
@@ -87,10 +88,42 @@ def test_rejection_reasons_name_the_failing_rules_with_threshold() -> None:
     assert ece.value == pytest.approx(0.03)
 
 
-def test_refusal_wins_over_rules_and_first_model_needs_no_rules() -> None:
+GATED = {"auc": 0.76, "ece": 0.012, "mean_pd": 0.062, "bad_rate": 0.058}
+MONOTONE_OK = {"ltv": True, "bureau_score": True, "applicant_age": True}
+
+
+def gates(changes: dict | None = None, uplift: float = 0.03,
+          monotone: dict | None = None) -> dict[str, bool]:
+    rules = absolute_rules({**GATED, **(changes or {})}, uplift,
+                           MONOTONE_OK if monotone is None else monotone, POLICY)
+    return {r.name: r.passed for r in rules}
+
+
+def test_absolute_gates_pass_a_sound_model_and_each_fails_on_its_own() -> None:
+    assert all(gates().values())
+    for result, failing in ((gates(uplift=0.005), "beats_baseline"),
+                            (gates({"ece": 0.031}), "ece_bound"),
+                            (gates({"mean_pd": 0.08}), "mean_pd_vs_bad_rate"),  # 38% above
+                            (gates({"mean_pd": 0.04}), "mean_pd_vs_bad_rate"),  # 31% below
+                            (gates(monotone={**MONOTONE_OK, "applicant_age": False}),
+                             "monotone_directions"),
+                            (gates(monotone={}), "monotone_directions")):  # nothing verified
+        assert not result[failing]
+        assert all(ok for name, ok in result.items() if name != failing), result
+
+
+def test_a_first_model_below_the_baseline_is_rejected_without_a_champion() -> None:
+    rules = absolute_rules(GATED, -0.01, MONOTONE_OK, POLICY)
+    verdict, reasons = verdict_of(rules, False, [])
+    assert verdict == REJECTED
+    assert len(reasons) == 1 and reasons[0].startswith("beats_baseline failed")
+    assert "-0.0100" in reasons[0] and "+0.0100" in reasons[0]
+
+
+def test_refusal_wins_over_rules_and_a_first_model_needs_the_absolute_gates() -> None:
     assert verdict_of([], True, ["model files missing"]) == (REFUSED, ["model files missing"])
-    verdict, reasons = verdict_of([], False, [])
-    assert verdict == PROMOTED and "no champion yet" in reasons[0]
+    verdict, reasons = verdict_of(absolute_rules(GATED, 0.03, MONOTONE_OK, POLICY), False, [])
+    assert verdict == PROMOTED and "no champion yet: every absolute gate passed" in reasons[0]
 
 
 def test_training_windows_must_end_before_the_promotion_window() -> None:
@@ -127,10 +160,13 @@ def test_paired_intervals_are_seeded_cover_the_point_and_skip_one_class_draws() 
 def test_approval_statistic_and_metric_table_layout() -> None:
     scores = {"champion": np.array([560.0, 580, 600, 620]),
               "challenger": np.array([575.0, 580, 600, 620])}
-    stat = approval_statistic(scores, approve_at=570, decline_below=535)
+    stat = approval_statistic(scores, {"champion": (570, 535), "challenger": (570, 535)})
     assert stat(np.arange(4)) == {"champion.approval_rate": 0.75,
                                   "challenger.approval_rate": 1.0,
                                   "difference.approval_rate": 0.25}
+    # each version at its own cut-offs, as scoring applies them
+    own = approval_statistic(scores, {"champion": (570, 535), "challenger": (590, 535)})
+    assert own(np.arange(4))["challenger.approval_rate"] == 0.5
     point = {"champion": {"auc": 0.75, "approval_rate": 0.75},
              "challenger": {"auc": 0.78, "approval_rate": 1.0}}
     table = metric_table(point, {"champion.auc": (0.7, 0.8)},
