@@ -6,10 +6,10 @@ reads it back. For tests of the whole loop on a lender's data.
   timestamps, ``$1,234.00`` amounts, ``3.53%`` rates, a ``Y``/``N`` flag as an extra feature,
   ``N``/``U`` for new/used), its loans and its repayment tape in its own words (``CURR``, ``30``
   ... ``CO``; ``ACT``, ``PIF``, ``CHGOFF``, ``REPO``). Labels come from the tape.
-- ``non_auto_book``: no vehicle, dealer or bureau score: an id, a date, amount, term, income,
-  four of the lender's own columns as extras and a label in words (``CHGOFF`` / ``P I F``,
-  blank for an application never booked); or, with ``tape=True``, loans and a tape instead of
-  the label.
+- ``non_auto_book``: none of the simulator's application columns but an id, a date and a label
+  in words (``CHGOFF`` / ``P I F``, blank for an application never booked); amount, term, income
+  and four more are the lender's own columns, mapped as extra features. With ``tape=True``,
+  loans and a tape instead of the label.
 
 ``ingest_book`` loads the files in order (applications, loans, repayments) through
 ``ingest_file``.
@@ -35,7 +35,8 @@ TAPE_BUCKETS = {"current": "CURR", "1-30": "30", "31-60": "60", "61-90": "90", "
 TAPE_STATUSES = {"open": "ACT", "paid_off": "PIF", "charged_off": "CHGOFF",
                  "repossessed": "REPO"}
 AUTO_EXTRAS = ("HomeOwner",)
-NON_AUTO_EXTRAS = ("DebtRatio", "YearsInBusiness", "RevLineCr", "Region")
+NON_AUTO_EXTRAS = ("GrAppv", "Term", "Income", "DebtRatio", "YearsInBusiness", "RevLineCr",
+                   "Region")
 KINDS = ("applications", "loans", "repayments")
 
 
@@ -129,16 +130,13 @@ def non_auto_book(book: Book, folder: Path, *, tape: bool = False) -> LenderBook
 columns:
   application_id: LoanNr
   application_ts: ApprovalDate
-  loan_amount: GrAppv
-  term_months: Term
-  annual_income: Income
 {label}extra_features:
-  numeric: [DebtRatio, YearsInBusiness, RevLineCr]
+  numeric: [GrAppv, Term, Income, DebtRatio, YearsInBusiness, RevLineCr]
   categorical: [Region]
 formats:
   application_ts: {{date: {{format: "%d-%b-%y", pivot_year: 1950}}}}
-  loan_amount: {{number: {{currency: "$", thousands: ","}}}}
-  annual_income: {{number: {{currency: "$", thousands: ","}}}}
+  GrAppv: {{number: {{currency: "$", thousands: ","}}}}
+  Income: {{number: {{currency: "$", thousands: ","}}}}
   DebtRatio: {{percent: true}}
   RevLineCr: {{boolean: {{true: [Y], false: [N]}}}}
 """)

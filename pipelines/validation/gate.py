@@ -155,8 +155,9 @@ def run_gate(df: pd.DataFrame, kind: str, batch_id: str, settings: Settings,
     day = business_date or default_business_date(frame, suite)
     end = business_day_end(day, settings.validation.max_future_minutes)
     earlier = _problems(problems)
-    unreadable = set(earlier.loc[earlier["rule"].astype(str).str.startswith("type:"),
-                                 "row_number"].astype(int))
+    # a value ingest could not read (its type or its declared format) is not also "missing"
+    unread = earlier["rule"].astype(str).str.startswith(("type:", "format:"))
+    unreadable = set(earlier.loc[unread, "row_number"].astype(int))
     parts = [x for x in (earlier, row_issues(frame, suite, end, unreadable)) if not x.empty]
     issues = pd.concat(parts, ignore_index=True) if parts else _problems(None)
     trailing = trailing_average(wh, kind, batch_id, settings) if wh is not None else None

@@ -20,6 +20,7 @@ Row-level rules, the ``rule`` column of the quarantine table:
 ``unique_key``     the key already occurred earlier in the batch (the first copy goes on)
 ``max_length:<n>`` text longer than its warehouse column (``String(n)``) holds
 ``type:<t>``       (from ingest) a value that cannot be read as ``<t>``
+``format:<f>``     (from ingest) a value that does not read in the mapping's declared format
 ``encoding:utf-8`` (from ingest) bytes that are not UTF-8
 =================  ===================================================================
 """

@@ -27,10 +27,9 @@ _APP_DATES = ("application_ts", "business_date")
 _APP_NUMERIC = [c for c, kind in schema.APPLICATION_COLUMNS.items() if kind in ("float", "int")]
 _OUTCOME_DATES = ["origination_date", "first_bad_month", "closed_month", "last_tape_month"]
 
-# A tape row is known by as_of from its load date, or (none recorded) its month end plus the lag.
-_KNOWN = "(r.known_at <= :as_of OR (r.known_at IS NULL AND r.as_of_month <= :lag_cut))"
-# One GROUP BY over the tape (never loaded whole), joined to the loans booked by as_of.
-_OUTCOMES_SQL = f"""
+# One GROUP BY over the tape (never loaded whole), joined to the loans booked by as_of. A tape row
+# is known by as_of from its load date, or (none recorded) from its month end plus the lag.
+_OUTCOMES_SQL = """
 SELECT l.loan_id, l.application_id, l.dealer_id, l.origination_date,
        t.first_bad_month, t.closed_month, t.last_tape_month
 FROM loans AS l
@@ -41,17 +40,19 @@ LEFT JOIN (
            MIN(CASE WHEN r.status IN :closing THEN r.as_of_month END) AS closed_month,
            MAX(r.as_of_month) AS last_tape_month
     FROM repayments AS r
-    WHERE {_KNOWN}
+    WHERE (r.known_at <= :as_of OR (r.known_at IS NULL AND r.as_of_month <= :lag_cut))
     GROUP BY r.loan_id
 ) AS t ON t.loan_id = l.loan_id
 WHERE l.origination_date <= :originated_by
 ORDER BY l.loan_id
 """
 # When each tape month arrived: its latest recorded load date; rows without one, month + lag.
-_MONTHS_SQL = f"""
+_MONTHS_SQL = """
 SELECT r.as_of_month, MAX(r.known_at) AS known_at,
        SUM(CASE WHEN r.known_at IS NULL THEN 1 ELSE 0 END) AS unrecorded
-FROM repayments AS r WHERE {_KNOWN} GROUP BY r.as_of_month
+FROM repayments AS r
+WHERE (r.known_at <= :as_of OR (r.known_at IS NULL AND r.as_of_month <= :lag_cut))
+GROUP BY r.as_of_month
 """
 
 

@@ -252,6 +252,9 @@ ALLOWED: dict[str, dict[str, str]] = {
         "q(c)": "a schema.py column, quoted",
         "', '.join([mark] * len(cols))": "driver placeholders only",
         "action": "DO NOTHING or the DO UPDATE SET list above",
+        "names": "schema.py columns present in the frame, quoted (PostgreSQL staging upsert)",
+        "stage": "'stage_' + a schema.py table name, quoted: the temporary staging table",
+        "rows": "VALUES of driver placeholders, or the SELECT of those columns from the stage",
         "where": "read/count API: callers pass literal SQL with :named parameters (checked below)",
         "order_by": "read API: callers pass literal column names (checked below)",
     },
@@ -264,6 +267,8 @@ ALLOWED: dict[str, dict[str, str]] = {
     "pipelines/warehouse/monitoring.py": {"like": "'metric LIKE :m<i>' placeholders",
                                           "cases": "'WHEN :f<i> THEN :t<i>' placeholders"},
     "pipelines/warehouse/alerts.py": {"anchor": "one of two literal conditions"},
+    "pipelines/warehouse/reporting.py": {"names": "':m<i>' placeholders",
+                                         "_PERIOD_BATCHES": "a literal subquery on :s and :e"},
     "models/registry/relocate.py": {
         "table": "an MLflow store table from the literal STORE_PATH_COLUMNS",
         "column": "its column, from the same literal tuple"},

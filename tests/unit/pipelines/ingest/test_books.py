@@ -14,7 +14,7 @@ from pipelines.core.settings import Settings
 from pipelines.simulation.simulate import Book, simulate_book
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.history import read_extra
-from tests.books import auto_book, ingest_book, non_auto_book
+from tests.books import NON_AUTO_EXTRAS, auto_book, ingest_book, non_auto_book
 
 
 @pytest.fixture(scope="module")
@@ -56,15 +56,21 @@ def test_the_non_auto_book_lands_with_its_label_or_tape(sqlite_wh: Warehouse, se
     assert sorted(results) == (["applications", "loans", "repayments"] if tape
                                else ["applications"])
     apps = sqlite_wh.read("applications", order_by="application_id")
-    assert apps[["vehicle_price", "dealer_id", "bureau_score"]].isna().all().all()
+    assert apps[["vehicle_price", "dealer_id", "bureau_score", "loan_amount",
+                 "annual_income"]].isna().all().all()
     truth = book.truth.sort_values("application_id")["bad_12m"].to_numpy()
     if tape:
         assert apps["known_bad"].isna().all()
     else:
         np.testing.assert_array_equal(apps["known_bad"].astype(float), truth)
     extra = read_extra(apps["extra"])
-    assert sorted(extra.columns) == ["DebtRatio", "Region", "RevLineCr", "YearsInBusiness"]
+    assert sorted(extra.columns) == sorted(NON_AUTO_EXTRAS)
+    np.testing.assert_allclose(extra["Income"], want_income(book), atol=1e-6)
     want = book.applications.sort_values("application_id").reset_index(drop=True)
     np.testing.assert_allclose(extra["DebtRatio"],
                                want["monthly_debt"] * 12 / want["annual_income"], atol=1e-6)
     assert (apps["application_ts"] == want["application_ts"].dt.normalize()).all()
+
+
+def want_income(book: Book) -> np.ndarray:
+    return book.applications.sort_values("application_id")["annual_income"].to_numpy()
