@@ -1,0 +1,26 @@
+"""The demo's week table: the lender's automation figures beside volume and approval."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pandas as pd
+
+from pipelines.simulation.demo import DemoPlan, weekly_table
+from pipelines.warehouse.engine import Warehouse
+
+
+def test_the_week_table_shows_the_share_decided_automatically_and_the_review_queue(
+        sqlite_wh: Warehouse) -> None:
+    plan = DemoPlan(days=14, demo_start=date(2025, 7, 1))
+    decisions = (["approve"] * 6 + ["review"] * 3 + ["decline"]) * 2  # two days of week one
+    days = [date(2025, 7, 1)] * 10 + [date(2025, 7, 2)] * 10
+    sqlite_wh.upsert("scores", pd.DataFrame({
+        "application_id": [f"A{i}" for i in range(20)], "model_version": "1",
+        "role": "champion", "model_name": "creditflow-pd", "business_date": days,
+        "pd": 0.05, "score": 580.0, "decision": decisions, "run_id": "r",
+        "scored_at": datetime(2025, 7, 2)}))
+    week = weekly_table(sqlite_wh, plan).iloc[0]
+    assert (week["volume"], week["approval_rate"]) == (20, 0.6)
+    assert week["auto_decided"] == 0.7  # approved or declined without a person
+    assert week["review_per_day"] == 3.0  # six reviews over two business days
