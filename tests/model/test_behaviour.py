@@ -132,6 +132,18 @@ def test_lower_bureau_score_never_lowers_pd(champion: Champion, points: int) -> 
         assert after.mean() > before.mean()
 
 
+def test_an_older_applicant_never_gets_a_higher_pd(champion: Champion) -> None:
+    """Age is a prohibited basis (Regulation B: no negative factor for an elderly applicant):
+    at any age from 18 to 95, being older never raises an applicant's PD; the registry marks
+    it as such and the fitted model carries the constraint."""
+    model, X = champion.model, features_of(champion)
+    spec = next(s for s in FEATURES if s.name == "applicant_age")
+    assert spec.fair_lending == "prohibited_basis" and model.monotone["applicant_age"] == -1
+    pds = pd_along(model, X, "applicant_age", np.arange(18.0, 96.0, 1.0))
+    raised = np.diff(pds, axis=0) > PD_TOL
+    assert not raised.any(), f"{int(raised.any(axis=0).sum())} rows get a higher PD when older"
+
+
 # -- (c) fields the model does not use ----------------------------------------------------------
 
 
