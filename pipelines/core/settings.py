@@ -72,6 +72,17 @@ class ValidationSettings(BaseModel):
     suites_dir: Path | None = None
 
 
+class EarlyTargetSettings(BaseModel):
+    """The early-performance target: a label that matures in months, not a year (bad = this
+    bucket or worse, or a charge-off/repo status, within ``months`` on book; same maturity
+    rules as the main label). ``bridge_vintages``: the latest 12-month matured vintages on which
+    its relation to the main label is measured."""
+
+    bad_bucket: str = "61-90"  # 60+ days past due
+    months: int = Field(default=6, ge=1)
+    bridge_vintages: int = Field(default=6, ge=1)
+
+
 class FeatureSettings(BaseModel):
     performance_window_months: int = 12
     bad_bucket: str = "90+"  # this delinquency bucket or worse, or a charge-off/repo status
@@ -93,6 +104,7 @@ class FeatureSettings(BaseModel):
     # dealer experience counts the dealer's loans matured in this many months before the
     # application: a count over the whole book would grow with its age
     dealer_recent_months: int = Field(default=12, ge=1)
+    early: EarlyTargetSettings = EarlyTargetSettings()
 
 
 class TrainingSettings(BaseModel):

@@ -146,6 +146,8 @@ def log_and_register(settings: Settings, run: TrackedRun, ts: TrainingSet, model
                      ev: Evaluation, fit_info: dict[str, Any], triggered_by: str) -> TrainResult:
     metrics = ev.flat()
     metrics["best_iteration"] = float(model.booster.attr("best_iteration") or 0)
+    metrics |= {f"bridge_{k}": float(v) for k, v in ts.bridge.items()
+                if isinstance(v, (int, float))}
     log_training(run, params=_params(settings, ts, ev, fit_info), metrics=metrics,
                  tags=_tags(settings, ts, triggered_by), figures=ev.figures, frames=ev.tables)
     run.log_curves(fit_info.get("curves", {}))  # learning curves: curve sample and valid
@@ -155,6 +157,7 @@ def log_and_register(settings: Settings, run: TrackedRun, ts: TrainingSet, model
                            "sources": list(s.sources)} for s in ts.specs},
                  "data/features.json")
     run.log_dict(ts.dropped, "data/features_dropped.json")
+    run.log_dict(ts.bridge, "data/target_bridge.json")
     log_reference(run, reference_frame(settings, model, ts))
     log_datasets(settings, run, ts)
     name = settings.training.registered_model_name
@@ -175,6 +178,22 @@ def log_and_register(settings: Settings, run: TrackedRun, ts: TrainingSet, model
                        counts=ts.counts)
 
 
+def bridge_section(bridge: dict[str, Any]) -> str:
+    """The model card's lines on the early-performance target and its relation to the main
+    label, measured on matured vintages."""
+    targets = bridge.get("targets", {})
+    head = (f"\n## Early-performance target\n\nEarly target: {targets.get('early')}; main "
+            f"label: {targets.get('main')}. ")
+    if "error" in bridge:
+        return head + f"Bridge not measured: {bridge['error']}\n\n"
+    return head + (
+        f"On {bridge['n']} loans of {bridge['window']} with both labels matured: early bad "
+        f"rate {bridge['early_rate']:.2%}, main bad rate {bridge['final_rate']:.2%}; "
+        f"{bridge['final_if_early_bad']:.1%} of early bads and "
+        f"{bridge['final_if_early_good']:.2%} of early goods went bad within the main window "
+        "(an early bad rate e maps to a main bad rate a*e + b*(1-e)).\n\n")
+
+
 def card(settings: Settings, ts: TrainingSet, model: PDModel, ev: Evaluation, run_id: str,
          version: str, fit_info: dict[str, Any]) -> str:
     specs = {s.name: s for s in ts.specs}
@@ -191,4 +210,4 @@ def card(settings: Settings, ts: TrainingSet, model: PDModel, ev: Evaluation, ru
         approval={k: ev.metrics["oot"][k] for k, _ in APPROVAL_ROWS if k in ev.metrics["oot"]},
         reason_codes=ev.reason_codes, params=fit_info["params"],
         fairness=None if ev.fairness is None else ev.fairness.to_dict("records"),
-        config_hash=settings.config_hash(), git_commit=git_commit())
+        config_hash=settings.config_hash(), git_commit=git_commit()) + bridge_section(ts.bridge)

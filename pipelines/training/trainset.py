@@ -21,6 +21,7 @@ from features.registry import FeatureSpec
 from pipelines.core.calendar import Windows, plan_windows, window_of
 from pipelines.core.errors import CreditflowError
 from pipelines.core.settings import Settings
+from pipelines.training.early import bridge_report
 from pipelines.warehouse.book import latest_business_date
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.history import (
@@ -53,6 +54,8 @@ class TrainingSet:
     maturity: dict[str, Any] = field(default_factory=dict)
     # features left out because the training window has no data for them, with the reason
     dropped: dict[str, str] = field(default_factory=dict)
+    # the early-performance target's bridge to the main label (pipelines.training.early)
+    bridge: dict[str, Any] = field(default_factory=dict)
 
     def rows(self) -> dict[str, int]:
         return {w: len(self.X[w]) for w in WINDOW_NAMES}
@@ -117,6 +120,7 @@ def load_training_set(settings: Settings, wh: Warehouse, windows: Windows) -> Tr
             raise TrainingError(f"{name} window {getattr(windows, name)} has "
                                 f"{ts.counts[name]['rows']} labelled rows and "
                                 f"{ts.counts[name]['bads']} bads: it needs goods and bads")
+    ts.bridge = bridge_report(settings, wh, windows.as_of)
     return ts
 
 

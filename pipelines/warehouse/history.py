@@ -8,6 +8,7 @@ is what makes their features equal to the bit.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pandas as pd
@@ -68,6 +69,14 @@ def feature_config(settings: Settings) -> FeatureConfig:
                          allowed_policy_outputs=tuple(f.allowed_policy_outputs),
                          dealer_recent_months=f.dealer_recent_months,
                          bad_buckets=bad_buckets(f.bad_bucket), tape_lag_days=f.tape_lag_days)
+
+
+def early_config(settings: Settings) -> FeatureConfig:
+    """``feature_config`` with the early-performance target's window and bad bucket
+    (``features.early``): the same outcome machinery and maturity rules, a shorter window."""
+    e = settings.features.early
+    return replace(feature_config(settings), performance_window_months=e.months,
+                   bad_buckets=bad_buckets(e.bad_bucket))
 
 
 def bad_buckets(first: str) -> tuple[str, ...]:
