@@ -24,7 +24,7 @@ from models.fit import row_sample
 MISSING_LEVEL = "__missing__"
 # A logistic regression of a few dozen coefficients is settled long before a million rows; on a
 # full training window its median imputation and solver cost more than the rest of evaluation.
-BASELINE_MAX_ROWS = 200_000
+BASELINE_MAX_ROWS = 50_000
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:

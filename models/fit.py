@@ -82,7 +82,7 @@ def booster_params(X: pd.DataFrame, params: Mapping[str, Any], monotone: Mapping
 # Learning curves: the metrics of a fixed, seeded sample of the training rows, every round.
 # Scoring the whole training matrix every round cost as much as a second fit at 1M rows; the
 # sample's AUC/log loss trace the same curve for a few percent of the time.
-CURVE_SAMPLE_ROWS = 20_000
+CURVE_SAMPLE_ROWS = 10_000
 CURVE_SAMPLE = "train_sample"  # eval name of that sample; "valid" (early stopping) stays last
 
 
