@@ -7,16 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from distributed import LocalCluster
 
-from features import monotone_constraints
-from models.fit import check_monotone
-from models.metrics import auc
 from models.registry import client_for, get_alias_version, load_pd_model, load_reference
 from models.scaling import pd_to_score
 from pipelines.core.settings import Settings
 from pipelines.training.evaluate import derive_cutoffs
-from pipelines.training.train import fit_model
 from pipelines.training.trainset import load_training_set, windows_for
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.history import load_applications
@@ -148,29 +143,3 @@ def test_training_set_excludes_immature_and_unbooked(trained_settings: Settings)
                            sc.base_odds, sc.pdo)
     assert np.mean(everyone >= cut["approve_at"]) == pytest.approx(0.6, abs=0.01)
 
-
-def test_a_window_of_dask_min_rows_trains_on_the_cluster(trained_settings: Settings) -> None:
-    """training.dask_min_rows picks xgboost.dask on the configured cluster (here two workers in
-    this process): same monotone constraints, early stopping and curves, about the same OOT AUC."""
-    s = trained_settings
-    wh = Warehouse.from_settings(s)
-    ts = load_training_set(s, wh, windows_for(s, wh))
-    rows = len(ts.X["train"])
-
-    def fit(dask_min_rows: int, address: str | None = None):
-        t = s.training.model_copy(update={"dask_min_rows": dask_min_rows, "n_estimators": 80,
-                                           "early_stopping_rounds": 10})
-        sc = s.scoring.model_copy(update={"dask_address": address})
-        return fit_model(s.model_copy(update={"training": t, "scoring": sc}), ts, hpo_trials=0)
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster:
-        on_dask, dask_info = fit(rows, cluster.scheduler_address)
-    local, local_info = fit(rows + 1)
-    assert (dask_info["trained_on"], local_info["trained_on"]) == ("dask", "local")
-    assert set(dask_info["curves"]) == set(local_info["curves"]) == {"train_sample", "valid"}
-    assert on_dask.num_boosted_rounds() == int(on_dask.attr("best_iteration")) + 1
-    monotone = monotone_constraints(ts.specs)
-    assert all(check_monotone(on_dask, ts.X["oot"], monotone).values())
-    aucs = [auc(ts.y["oot"], b.inplace_predict(ts.X["oot"])) for b in (on_dask, local)]
-    assert abs(aucs[0] - aucs[1]) < 0.01, aucs

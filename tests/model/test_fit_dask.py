@@ -5,6 +5,7 @@ constraints, early stopping and learning curves, and scores as well."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -12,9 +13,14 @@ import pytest
 import xgboost as xgb
 from distributed import Client, LocalCluster
 
+from features.registry import FeatureSpec
 from models import metrics as M
 from models.fit import CURVE_SAMPLE, check_monotone, fit_quantised, hpo_search
 from models.fit_dask import quantise_dask, tracker_host
+from pipelines.core.calendar import plan_windows
+from pipelines.core.settings import Settings
+from pipelines.training.train import fit_model
+from pipelines.training.trainset import TrainingSet
 
 from .conftest import MONOTONE, PARAMS, Book
 from .test_fit import _u_shaped
@@ -79,3 +85,38 @@ def test_hpo_trials_run_on_the_cluster_matrices(client: Client, book) -> None:
     result = hpo_search(data, PARAMS, MONOTONE, trials=2, timeout_s=60, seed=3,
                         num_boost_round=30, early_stopping_rounds=5)
     assert result["n_trials"] == 2 and 0.6 < result["best_auc"] < 1.0
+
+
+def _training_set(book: Book) -> TrainingSet:
+    specs = [FeatureSpec(name, "category" if name == "vehicle_condition" else "float",
+                         MONOTONE.get(name, 0), name, name, (name,),
+                         categories=("new", "used") if name == "vehicle_condition" else ())
+             for name in book.X_train.columns]
+    windows = plan_windows(date(2025, 6, 30), 12, 24, 2, 2, 3, None)
+    return TrainingSet(windows=windows, X={"train": book.X_train, "early_stopping": book.X_valid},
+                       y={"train": book.y_train, "early_stopping": book.y_valid}, specs=specs)
+
+
+def test_training_stage_trains_on_the_cluster_from_dask_min_rows(client: Client, book,
+                                                                  tmp_path) -> None:
+    """training.dask_min_rows picks xgboost.dask on scoring.dask_address (this cluster) for a
+    window of that many rows, one process below it; same constraints and stopping either way."""
+    ts = _training_set(book)
+    rows = len(book.X_train)
+
+    def fit(dask_min_rows: int) -> tuple[xgb.Booster, dict[str, Any]]:
+        settings = Settings(home=tmp_path, training={
+            "dask_min_rows": dask_min_rows, "n_estimators": ROUNDS,
+            "early_stopping_rounds": PATIENCE, **PARAMS},
+            scoring={"dask_address": client.scheduler.address})
+        return fit_model(settings, ts, hpo_trials=0)
+
+    on_dask, dask_info = fit(rows)
+    local, local_info = fit(rows + 1)
+    assert (dask_info["trained_on"], local_info["trained_on"]) == ("dask", "local")
+    assert set(dask_info["curves"]) == {CURVE_SAMPLE, "valid"}
+    for booster in (on_dask, local):
+        assert booster.num_boosted_rounds() == int(booster.attr("best_iteration")) + 1
+        assert all(check_monotone(booster, book.X_test, MONOTONE).values())
+    aucs = [M.auc(book.y_test, b.inplace_predict(book.X_test)) for b in (on_dask, local)]
+    assert abs(aucs[0] - aucs[1]) < 0.01, aucs
