@@ -56,6 +56,10 @@ class FeatureConfig:
     tape_lag_days: int = 0
     allowed_policy_outputs: tuple[str, ...] = ()
     dealer_recent_months: int = 12
+    # A dealer's recent count is capped: beyond it more history says nothing new, and the one
+    # or two largest dealers would otherwise set the training maximum that their own next
+    # year's volume (a few percent higher) leaves, all their applications at once.
+    dealer_recent_cap: float = 500.0
 
     def __post_init__(self) -> None:
         if self.performance_window_months < 1:
@@ -69,6 +73,8 @@ class FeatureConfig:
             raise ValueError("bad_buckets must name at least one delinquency bucket")
         if self.tape_lag_days < 0:
             raise ValueError(f"tape_lag_days must be >= 0, got {self.tape_lag_days}")
+        if not self.dealer_recent_cap > 0:
+            raise ValueError(f"dealer_recent_cap must be > 0, got {self.dealer_recent_cap}")
         if self.dealer_recent_months < 1:
             raise ValueError("dealer_recent_months must be at least 1, got "
                              f"{self.dealer_recent_months}")
@@ -298,7 +304,8 @@ def _dealer_counts(tables: _DealerTables, left: pd.DataFrame) -> tuple[np.ndarra
 def dealer_history(applications: pd.DataFrame, history: pd.DataFrame, as_of: pd.Timestamp,
                    config: FeatureConfig) -> pd.DataFrame:
     """``dealer_bad_rate`` (every loan matured by ``t``) and ``dealer_matured_loans_12m`` (loans
-    matured in the ``dealer_recent_months`` before ``t``) per application (input order)."""
+    matured in the ``dealer_recent_months`` before ``t``, at most ``dealer_recent_cap``) per
+    application (input order)."""
     n_apps = len(applications)
     out = pd.DataFrame({"dealer_bad_rate": np.full(n_apps, np.nan),
                         "dealer_matured_loans_12m": np.full(n_apps, np.nan)})
@@ -325,7 +332,8 @@ def dealer_history(applications: pd.DataFrame, history: pd.DataFrame, as_of: pd.
     k = config.dealer_prior_strength
     pos = left["pos"].to_numpy()
     out.loc[pos, "dealer_bad_rate"] = (bads + k * prior) / (matured + k)
-    out.loc[pos, "dealer_matured_loans_12m"] = matured - matured_before
+    out.loc[pos, "dealer_matured_loans_12m"] = np.minimum(matured - matured_before,
+                                                          config.dealer_recent_cap)
     return out
 
 

@@ -147,7 +147,8 @@ FEATURES: tuple[FeatureSpec, ...] = (
     # A count over the last months, not since the start of the book: a cumulative count grows
     # with the book's age and leaves its training range by construction.
     _f("dealer_matured_loans_12m", 0,
-       "Number of the dealer's loans that matured in the 12 months before the application",
+       "Number of the dealer's loans that matured in the 12 months before the application "
+       "(capped: features.dealer_recent_cap)",
        "Few loans through this dealer have a performance record", DEALER_HISTORY_SOURCES),
     # Categoricals, fixed category order.
     _c("housing", ("own", "mortgage", "rent", "other"), "Housing status", "Housing status"),

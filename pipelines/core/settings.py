@@ -104,6 +104,7 @@ class FeatureSettings(BaseModel):
     # dealer experience counts the dealer's loans matured in this many months before the
     # application: a count over the whole book would grow with its age
     dealer_recent_months: int = Field(default=12, ge=1)
+    dealer_recent_cap: float = Field(default=500.0, gt=0)  # more history says nothing new
     early: EarlyTargetSettings = EarlyTargetSettings()
 
 

@@ -68,6 +68,7 @@ def feature_config(settings: Settings) -> FeatureConfig:
                          leakage_denylist=tuple(f.leakage_denylist),
                          allowed_policy_outputs=tuple(f.allowed_policy_outputs),
                          dealer_recent_months=f.dealer_recent_months,
+                         dealer_recent_cap=f.dealer_recent_cap,
                          bad_buckets=bad_buckets(f.bad_bucket), tape_lag_days=f.tape_lag_days)
 
 

@@ -179,6 +179,9 @@ def test_dealer_experience_counts_only_the_recent_months() -> None:
     assert recent.loc["A", "dealer_matured_loans_12m"] == 2.0
     wide = build_features(apps, hist, T("2024-06-30"), FeatureConfig(dealer_recent_months=24))
     assert wide.loc["A", "dealer_matured_loans_12m"] == 3.0
+    capped = build_features(apps, hist, T("2024-06-30"),
+                            FeatureConfig(dealer_recent_months=24, dealer_recent_cap=2.0))
+    assert capped.loc["A", "dealer_matured_loans_12m"] == 2.0
     # a year back, 28 Feb 23:00 comes after 29 Feb 09:00: both are counted from their own cut
     leap = apps_frame([{"application_id": "B", "application_ts": "2024-02-28 23:00",
                         "dealer_id": "D1"},
