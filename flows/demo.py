@@ -25,6 +25,7 @@ from flows.training import training
 from pipelines.core.settings import Settings
 from pipelines.monitoring.measure import _reference_scores as reference_scores
 from pipelines.monitoring.pages import index_path
+from pipelines.monitoring.reference import accept_reference_reset, pending_reset
 from pipelines.monitoring.workspace import workspace_dir
 from pipelines.scoring.run import score_day
 from pipelines.simulation.demo import (
@@ -88,6 +89,10 @@ def demo(days: int = 120, per_day: int = 400, scenario: str = "used_car_mix",
                 retrainings.append({"day": day.isoformat(), "reasons": result.decision.reasons,
                                     **start_retraining(settings, day, result.decision)})
                 champion = load_champion(settings)
+            elif pending_reset(wh, champion.version, day, plan.review_days):
+                retrainings.append({"day": day.isoformat(), "response": "reference_reset",
+                                    **accept_reference_reset(settings, wh, champion, day,
+                                                             "demo: risk analyst review")})
             bar.advance(job)
     return _finish(settings, wh, plan, first, retrainings, time.perf_counter() - t0)
 

@@ -50,15 +50,18 @@ def start_retraining(settings: Settings, day: date,
     if settings.prefect_api_url:
         from prefect.deployments import run_deployment
 
-        run = run_deployment(RETRAINING_DEPLOYMENT, parameters={"triggered_by": triggered_by},
+        run = run_deployment(RETRAINING_DEPLOYMENT, parameters={"triggered_by": triggered_by,
+                                                                "response": decision.response},
                              timeout=0, idempotency_key=decision.run_id)
         launch = {"deployment": RETRAINING_DEPLOYMENT, "flow_run_id": str(run.id)}
         record_launch(wh, day, launch)
         return launch
     from flows.training import training
 
-    record_launch(wh, day, {"subflow": "training", "started": True})
-    return training(triggered_by=triggered_by)
+    record_launch(wh, day, {"subflow": "training", "started": True,
+                            "response": decision.response})
+    return {"response": decision.response,
+            **training(triggered_by=triggered_by, response=decision.response)}
 
 
 @flow(name="daily-monitoring", on_failure=[alert_on_failure])

@@ -17,6 +17,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import IO_RETRIES, alert_on_failure, flow_settings
+from pipelines.training.recalibrate import recalibration_challenger
 from pipelines.training.train import train_model
 from pipelines.warehouse.engine import warehouse_for
 
@@ -29,24 +30,38 @@ def as_task(fn: Callable[..., Any], *, io: bool = False) -> Any:
 @flow(name="training", on_failure=[alert_on_failure])
 def training(train_end: date | None = None, oot_months: int | None = None,
              hpo_trials: int | None = None, hpo_timeout_s: int | None = None,
-             promote: bool = True, triggered_by: str = "schedule") -> dict[str, Any]:
+             promote: bool = True, triggered_by: str = "schedule",
+             response: str | None = None) -> dict[str, Any]:
+    """``response`` (from the monitoring policy): "recalibration" refits the champion's
+    calibrator on the newest early-matured vintages, "early_retrain" trains on the
+    early-performance target; otherwise an ordinary training run."""
     settings = flow_settings()
     logger = get_run_logger()
-    result = train_model(settings, warehouse_for(settings.warehouse), train_end=train_end,
+    wh = warehouse_for(settings.warehouse)
+    if response == "recalibration":
+        recal = as_task(recalibration_challenger, io=True)(settings, wh, triggered_by)
+        logger.info("registered recalibration challenger %s", recal)
+        return _promote({"recalibration": recal}, recal["version"], recal["run_id"], promote)
+    result = train_model(settings, wh, train_end=train_end,
                          oot_months=oot_months, hpo_trials=hpo_trials,
-                         hpo_timeout_s=hpo_timeout_s, triggered_by=triggered_by, step=as_task)
+                         hpo_timeout_s=hpo_timeout_s, triggered_by=triggered_by, step=as_task,
+                         target="early" if response == "early_retrain" else "main")
     logger.info("registered %s version %s (challenger); windows %s; rows %s", result.model_name,
                 result.version, result.windows,
                 {w: c["rows"] - c.get("quarantined", 0) for w, c in result.counts.items()})
     create_markdown_artifact(_markdown(result.headline()), key="training-result",
                              description="training run")
-    summary: dict[str, Any] = {"training": result.headline()}
+    return _promote({"training": result.headline()}, result.version, result.run_id, promote)
+
+
+def _promote(summary: dict[str, Any], version: str, run_id: str,
+             promote: bool) -> dict[str, Any]:
     if promote:
         from flows.promotion import promotion
 
         # the version this run registered, not whatever the alias points at by now
-        summary["promotion"] = promotion(triggered_by=f"training run {result.run_id}",
-                                         challenger_version=result.version)
+        summary["promotion"] = promotion(triggered_by=f"training run {run_id}",
+                                         challenger_version=version)
     return summary
 
 

@@ -36,6 +36,9 @@ class Calibrator:
     intercept: float | None = None
     n_fit: int = 0
     n_bad_fit: int = 0
+    # Fitted on a shorter-window label: (a, b) of models.bridge map its probability p onto the
+    # main label's scale as a * p + b * (1 - p). None: fitted on the main label itself.
+    bridge: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.method not in ("isotonic", "platt"):
@@ -87,6 +90,9 @@ class Calibrator:
             out = np.interp(p, self.x_thresholds, self.y_thresholds)
         else:
             out = expit(self.coef * logit(np.clip(p, *_RAW_CLIP)) + self.intercept)
+        if self.bridge is not None:
+            a, b = self.bridge
+            out = a * out + b * (1.0 - out)
         return np.clip(out, PD_FLOOR, PD_CEIL)
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,6 +105,7 @@ class Calibrator:
             "intercept": self.intercept,
             "n_fit": self.n_fit,
             "n_bad_fit": self.n_bad_fit,
+            "bridge": None if self.bridge is None else list(self.bridge),
         }
 
     @classmethod
@@ -112,6 +119,8 @@ class Calibrator:
                 intercept=None if data.get("intercept") is None else float(data["intercept"]),
                 n_fit=int(data.get("n_fit", 0)),
                 n_bad_fit=int(data.get("n_bad_fit", 0)),
+                bridge=None if data.get("bridge") is None
+                else (float(data["bridge"][0]), float(data["bridge"][1])),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CalibrationError(f"cannot restore calibrator from {sorted(data)}: {exc}") from exc

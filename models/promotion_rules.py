@@ -68,7 +68,8 @@ def _check(name: str, metric: str, value: float, comparison: str, threshold: flo
     value is rounded to 1e-10 first, so float noise (0.39 - 0.40 = -0.010000000000000009) never
     decides at a boundary the policy states as inclusive."""
     v = round(value, 10) if math.isfinite(value) else value
-    ok = {">=": v >= threshold, ">": v > threshold, "<=": v <= threshold}[comparison]
+    ok = {">=": v >= threshold, ">": v > threshold, "<=": v <= threshold,
+          "<": v < threshold}[comparison]
     return RuleResult(name, metric, float(value), comparison, float(threshold),
                       bool(ok) and not math.isnan(value), detail)
 
@@ -105,6 +106,20 @@ def evaluate_rules(challenger: Mapping[str, float], champion: Mapping[str, float
                f"cut-offs (moves "
                f"{shift:.2%}); may move by at most {policy.max_approval_rate_shift:.2%}"),
     ]
+
+
+def recalibration_rules(challenger: Mapping[str, float], champion: Mapping[str, float],
+                        policy: RulePolicy) -> list[RuleResult]:
+    """The comparison rules of a recalibration challenger: the champion's booster with a new
+    calibrator ranks exactly as the champion does (no AUC uplift can exist), so it is judged on
+    calibration: its ECE must be lower on the same rows, Brier and KS no worse, and the approval
+    rate may move no more than any challenger's."""
+    rules = evaluate_rules(challenger, champion, {"ci_low": 0.0, "ci_high": 0.0}, policy)
+    ece_d = float(challenger["ece"]) - float(champion["ece"])
+    improves = _check("ece_improves", "ece", ece_d, "<", 0.0,
+                      f"ECE {challenger['ece']:.4f} vs {champion['ece']:.4f} ({ece_d:+.4f}): "
+                      "a recalibration must lower it")
+    return [improves, *[r for r in rules if not r.name.startswith("auc_uplift")]]
 
 
 def absolute_rules(challenger: Mapping[str, float], baseline_uplift: float,

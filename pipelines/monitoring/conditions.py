@@ -40,7 +40,8 @@ def raised_conditions(ctx: DayContext, found: DayFindings, wh: Warehouse,
     portfolio)."""
     text = _Texts(ctx, found, wh, paths)
     return (_drift_conditions(text) + _performance_conditions(text)
-            + _early_conditions(text) + _portfolio_conditions(text)
+            + _early_target_conditions(text) + _early_conditions(text)
+            + _portfolio_conditions(text)
             + _fair_lending_conditions(text))
 
 
@@ -159,6 +160,19 @@ def _early_conditions(t: _Texts) -> list[Condition]:
     return out
 
 
+def _early_target_conditions(t: _Texts) -> list[Condition]:
+    target = t.found.performance.early_target
+    if target is None or target.empty:
+        return []
+    e = t.ctx.settings.features.early
+    return [(f"early_bad_rate:{r.vintage}", (
+        f"Vintage {r.vintage}: {r.bad_rate:.2%} of {r.n} loans reached {e.bad_bucket} or worse "
+        f"within {e.months} months on book vs {r.expected:.2%} expected from the "
+        f"{r.expected_from} (x{r.ratio:.2f}, p={r.p_value:.1g}): a 12-month bad rate of about "
+        f"{r.implied_main_bad_rate:.2%} by the bridge. {t.where('vintage_curves')}"), "critical")
+        for r in target[target["alert"]].itertuples()]
+
+
 def _portfolio_conditions(t: _Texts) -> list[Condition]:
     rolls = t.found.portfolio.rolls
     if rolls is None:
@@ -223,11 +237,25 @@ def policy_inputs(ctx: DayContext, found: DayFindings) -> PolicyInputs:
         if len(portfolio):
             inputs.early_delinquency_ratio = float(portfolio["ratio"].iloc[0])
             inputs.early_delinquency_alert = bool(portfolio["alert"].iloc[0])
+    target = perf.early_target
+    if target is not None and not target.empty:
+        inputs.early_bad_rate_alerts = target.loc[target["alert"], "vintage"].tolist()
+        ranked = target[target["auc"].notna() & (target["bads"] >= ctx.cfg.realised_min_bads)]
+        if len(ranked):
+            inputs.early_auc = float(ranked["auc"].iloc[-1])
+            inputs.early_vintage = str(ranked["vintage"].iloc[-1])
     return inputs
 
 
 def retrain_message(ctx: DayContext, decision: RetrainDecision) -> str:
-    return (f"Retraining of {ctx.champion.name} (champion v{ctx.champion.version}) triggered "
-            f"on {ctx.business_date}: " + "; ".join(decision.reasons)
-            + f". Trigger id {decision.run_id}; next trigger possible after "
+    what = {"recalibration": "A recalibration challenger (the champion's booster, its "
+                             "calibrator refitted on the newest early-matured vintages)",
+            "early_retrain": "A challenger trained with the early-performance target",
+            "reference_reset": "No retraining: a reset of the drift reference to the recent "
+                               "window, once reviewed (and a cut-off check),"}
+    head = what.get(decision.response or "", "Retraining")
+    return (f"{head} for {ctx.champion.name} (champion v{ctx.champion.version}) "
+            f"{'proposed' if decision.response == 'reference_reset' else 'triggered'} on "
+            f"{ctx.business_date} ({decision.kind or 'drift'}): " + "; ".join(decision.reasons)
+            + f". Trigger id {decision.run_id}; next response possible after "
             f"{ctx.cfg.retrain_cooldown_days} days.")

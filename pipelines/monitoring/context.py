@@ -75,6 +75,8 @@ class PerformanceFindings:
     realised: pd.DataFrame | None = None
     early: pd.DataFrame | None = None
     early_months: tuple[list[pd.Timestamp], list[pd.Timestamp]] | None = None  # recent, base
+    # the early-performance target per early-matured vintage (pipelines.monitoring.early)
+    early_target: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,7 @@ class MonitorResult:
     timings: dict[str, float] = field(default_factory=dict)
     snapshot_path: Path | None = None  # the day's snapshot in the Evidently workspace
     page: str = ""  # the risk-team page that covers the day (path or URL)
+    reference: str = "training window"  # the drift reference compared against (a reset's?)
 
     def alert_keys(self) -> list[str]:
         return [a.condition_key for a in self.alerts]

@@ -40,7 +40,8 @@ from pipelines.monitoring.decisions import measure_decisions
 from pipelines.monitoring.measure import measure_drift, measure_performance, measure_portfolio
 from pipelines.monitoring.pages import day_page
 from pipelines.monitoring.policy import decide_retrain
-from pipelines.monitoring.retrain_rules import RetrainDecision
+from pipelines.monitoring.reference import current_reference
+from pipelines.monitoring.retrain_rules import REFERENCE_RESET, TRIGGERED, RetrainDecision
 from pipelines.monitoring.window import window_applications
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.monitoring import window_scores, write_metrics, write_monitor_manifest
@@ -68,6 +69,8 @@ def monitor_day(settings: Settings, wh: Warehouse, business_date: date,
     and optionally ``score``), e.g. from ``models.registry.load_reference``. ``plots=False``
     skips drawing the day's figures (0.2-0.6 s a day; the demo draws them weekly); metrics,
     alerts, the retrain decision and an Evidently report when one is due are the same."""
+    reference, reference_source = current_reference(settings, wh, str(champion.get("version")),
+                                                    reference, business_date)
     champ = _champion(champion, reference)
     cfg = settings.monitoring
     ctx = DayContext(settings, business_date, business_date - timedelta(days=cfg.window_days - 1),
@@ -104,8 +107,10 @@ def monitor_day(settings: Settings, wh: Warehouse, business_date: date,
                   for key, message, severity in raised_conditions(ctx, found, wh, paths)]
         decision = decide_retrain(settings, wh, business_date, policy_inputs(ctx, found),
                                   champ.version)
-        if decision.fire:
-            alerts.append(send_alert(settings, wh, "retrain_trigger", business_date,
+        if decision.fire or (decision.status == TRIGGERED
+                             and decision.response == REFERENCE_RESET):
+            key = "retrain_trigger" if decision.fire else REFERENCE_RESET
+            alerts.append(send_alert(settings, wh, key, business_date,
                                      retrain_message(ctx, decision), "info"))
     with timings.timed("workspace"):
         snapshot = _snapshot(ctx, found, metrics, reference)
@@ -114,7 +119,7 @@ def monitor_day(settings: Settings, wh: Warehouse, business_date: date,
         run_id = _log_mlflow(ctx, metrics, paths, decision, page)
     result = MonitorResult(business_date, ctx.window_start, business_date, found.n_applications,
                            found.n_scored, metrics, alerts, decision, paths, run_id,
-                           dict(timings), snapshot, page)
+                           dict(timings), snapshot, page, reference_source)
     _manifest(wh, result, champ)
     log.info("monitored %s: %d applications, %d metrics, %d alert(s), retrain=%s (%s)",
              business_date, found.n_applications, len(metrics), len(alerts), decision.fire,
@@ -174,6 +179,8 @@ def _manifest(wh: Warehouse, result: MonitorResult, champ: ChampionDescription) 
               "alerts_sent": sum(a.sent for a in result.alerts),
               "alerts_raised": len(result.alerts)}
     details = {"retrain": result.decision.fire, "reasons": result.decision.reasons,
+               "drift_kind": result.decision.kind, "response": result.decision.response,
+               "reference": result.reference,
                "alerts": result.alert_keys(), "timings": result.timings,
                "mlflow_run_id": result.mlflow_run_id,
                "reports": {k: str(v) for k, v in result.report_paths.items()},

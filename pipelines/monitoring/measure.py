@@ -30,6 +30,7 @@ from pipelines.monitoring.context import (
     PerformanceFindings,
     PortfolioFindings,
 )
+from pipelines.monitoring.early import measure_early_target
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.history import feature_config
 from pipelines.warehouse.monitoring import metric_recorded
@@ -216,7 +217,8 @@ def measure_performance(ctx: DayContext, rows: MetricRows, wh: Warehouse,
         rows.add("estimated_ks", estimate["expected_ks"])
     realised = _realised(ctx, rows, wh)
     early, months = _early_delinquency(ctx, rows, wh)
-    return PerformanceFindings(estimate, realised, early, months)
+    target = measure_early_target(ctx, rows, wh)
+    return PerformanceFindings(estimate, realised, early, months, target)
 
 
 def _realised(ctx: DayContext, rows: MetricRows, wh: Warehouse) -> pd.DataFrame | None:

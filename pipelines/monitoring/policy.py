@@ -1,5 +1,7 @@
-"""When monitoring asks for a retraining: the rules of ``retrain_rules`` applied to one day and
-recorded, once per episode.
+"""When monitoring responds to drift: the rules of ``retrain_rules`` applied to one day, the
+response chosen by the kind of drift (``drift_kind``) and recorded with the reason, once per
+episode. Only a recalibration or an early-target retrain fires a training run; a population
+shift proposes a reference reset that a person accepts (``pipelines.monitoring.reference``).
 
 The decision is recorded in ``run_manifest`` (kind ``retrain_trigger``, run id
 ``retrain-trigger-<date>``) so the cool-down survives restarts: a trigger within
@@ -16,11 +18,14 @@ from datetime import date, timedelta
 
 from pipelines.core.settings import Settings
 from pipelines.monitoring.retrain_rules import (
+    CHALLENGER_RESPONSES,
     QUIET,
+    RESPONSES,
     SUPPRESSED,
     TRIGGERED,
     PolicyInputs,
     RetrainDecision,
+    drift_kind,
     retrain_reasons,
 )
 from pipelines.warehouse import monitoring as store
@@ -34,9 +39,11 @@ def run_id_for(business_date: date) -> str:
 
 
 def _record(wh: Warehouse, business_date: date, status: str, reasons: list[str],
-            inputs: PolicyInputs, model_version: str | None, last: date | None) -> str:
+            inputs: PolicyInputs, model_version: str | None, last: date | None,
+            kind: tuple[str, str]) -> str:
     details = {"reasons": reasons, "inputs": asdict(inputs),
-               "cooldown_from": last.isoformat() if last else None}
+               "cooldown_from": last.isoformat() if last else None,
+               "kind": kind[0], "response": RESPONSES[kind[0]], "why": kind[1]}
     store.write_decision(wh, run_id_for(business_date), KIND, business_date, status,
                          model_version, details)
     return run_id_for(business_date)
@@ -59,14 +66,21 @@ def decide_retrain(settings: Settings, wh: Warehouse, business_date: date,
     previous = store.manifest_status(wh, run_id_for(business_date))
     if previous is not None and previous["status"] == TRIGGERED:
         stored = json.loads(previous["details"] or "{}")
-        return RetrainDecision(True, list(stored.get("reasons", [])), TRIGGERED,
-                               run_id_for(business_date), launched=stored.get("launched"))
+        response = stored.get("response")  # None: recorded before responses had kinds
+        fire = response is None or response in CHALLENGER_RESPONSES
+        return RetrainDecision(fire, list(stored.get("reasons", [])),
+                               TRIGGERED, run_id_for(business_date),
+                               launched=stored.get("launched"), kind=stored.get("kind"),
+                               response=response)
     reasons = retrain_reasons(inputs, settings.monitoring)
-    if not reasons:
+    kind = drift_kind(inputs, settings.monitoring)
+    if not reasons or kind is None:
         return RetrainDecision(False, [], QUIET)
     cooldown = settings.monitoring.retrain_cooldown_days
     last = store.last_run_between(wh, KIND, TRIGGERED,
                                   business_date - timedelta(days=cooldown), business_date)
     status = SUPPRESSED if last is not None else TRIGGERED
-    run_id = _record(wh, business_date, status, reasons, inputs, model_version, last)
-    return RetrainDecision(status == TRIGGERED, reasons, status, run_id, last)
+    run_id = _record(wh, business_date, status, reasons, inputs, model_version, last, kind)
+    response = RESPONSES[kind[0]]
+    return RetrainDecision(status == TRIGGERED and response in CHALLENGER_RESPONSES, reasons,
+                           status, run_id, last, kind=kind[0], response=response)

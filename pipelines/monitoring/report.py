@@ -113,6 +113,8 @@ def monitoring_summary_markdown(result: MonitorResult) -> str:
     d = result.decision
     lines.append(f"**Retraining:** {d.status}" + (f": {'; '.join(d.reasons)}" if d.reasons
                                                   else ""))
+    if d.response:
+        lines.append(f"**Response:** {d.response} ({d.kind})")
     if result.report_paths:
         lines.append("**Reports:** " + ", ".join(f"{k} `{v}`"
                                                  for k, v in result.report_paths.items()))

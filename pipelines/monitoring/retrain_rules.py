@@ -9,8 +9,21 @@ Reasons (any one fires; thresholds from ``[monitoring]``):
 - a forward roll rate alerted;
 - the portfolio's early delinquency alerted;
 - a matured vintage's realised bad rate is significantly above its mean PD.
+- a vintage's early-performance bad rate is significantly above what its PDs expected.
 A single dealer's early-delinquency alert is not a reason: retraining does not fix one dealer,
 a person looks at it.
+
+The response depends on the kind of drift (``choose_response``), the first that holds:
+- concept drift (the ranking falls: realised AUC on matured, or early-matured, vintages below
+  the champion's OOT AUC by more than the margin): a challenger trained with the
+  early-performance target on windows that include the newest vintages (``early_retrain``);
+- calibration drift (bad rates above the PDs, early or realised; roll rates or early
+  delinquency up): a recalibration challenger, the champion's booster with its calibrator
+  refitted on the newest early-matured vintages mapped to the 12-month scale
+  (``recalibration``);
+- population shift (score PSI, drifted features or the estimate move while calibration holds):
+  no retraining; the reference moves to the recent window once a person has reviewed it, and
+  the cut-offs are checked against the target approval rate (``reference_reset``).
 """
 
 from __future__ import annotations
@@ -22,6 +35,10 @@ from datetime import date
 from pipelines.core.settings import MonitoringSettings
 
 TRIGGERED, SUPPRESSED, QUIET = "triggered", "suppressed", "quiet"
+CONCEPT, CALIBRATION, POPULATION = "concept_drift", "calibration_drift", "population_shift"
+EARLY_RETRAIN, RECALIBRATION, REFERENCE_RESET = "early_retrain", "recalibration", "reference_reset"
+RESPONSES = {CONCEPT: EARLY_RETRAIN, CALIBRATION: RECALIBRATION, POPULATION: REFERENCE_RESET}
+CHALLENGER_RESPONSES = (EARLY_RETRAIN, RECALIBRATION)
 
 
 @dataclass
@@ -40,16 +57,21 @@ class PolicyInputs:
     early_delinquency_ratio: float | None = None
     early_delinquency_alert: bool = False
     bad_rate_alerts: list[str] = field(default_factory=list)
+    early_bad_rate_alerts: list[str] = field(default_factory=list)  # early target, by vintage
+    early_auc: float | None = None  # early target's AUC on the newest scored vintage
+    early_vintage: str | None = None
 
 
 @dataclass
 class RetrainDecision:
-    fire: bool
+    fire: bool  # a challenger is to be trained (recalibration or early retrain)
     reasons: list[str]
     status: str  # triggered | suppressed | quiet
     run_id: str | None = None  # the manifest row (and idempotency key) when not quiet
     last_trigger: date | None = None  # the earlier trigger that holds the cool-down
     launched: dict | None = None  # the retraining this trigger already started, if any
+    kind: str | None = None  # concept_drift | calibration_drift | population_shift
+    response: str | None = None  # early_retrain | recalibration | reference_reset
 
 
 def _known(value: float | None) -> bool:
@@ -84,4 +106,29 @@ def retrain_reasons(inputs: PolicyInputs, cfg: MonitoringSettings) -> list[str]:
     if inputs.bad_rate_alerts:
         reasons.append("realised bad rate above predicted in vintage(s) "
                        + ", ".join(inputs.bad_rate_alerts))
+    if inputs.early_bad_rate_alerts:
+        reasons.append("early-performance bad rate above predicted in vintage(s) "
+                       + ", ".join(inputs.early_bad_rate_alerts))
+    if _known(inputs.oot_auc) and _known(inputs.early_auc) \
+            and inputs.early_auc < inputs.oot_auc - cfg.auc_margin:
+        reasons.append(f"early-performance AUC {inputs.early_auc:.3f} (vintage "
+                       f"{inputs.early_vintage}) below champion OOT AUC {inputs.oot_auc:.3f} - "
+                       f"{cfg.auc_margin}")
     return reasons
+
+
+def drift_kind(inputs: PolicyInputs, cfg: MonitoringSettings) -> tuple[str, str] | None:
+    """(kind of drift, why) for a day whose rules fire, or None when none does; see the module
+    docstring for the order."""
+    reasons = retrain_reasons(inputs, cfg)
+    if not reasons:
+        return None
+    floor = inputs.oot_auc - cfg.auc_margin if _known(inputs.oot_auc) else None
+    if floor is not None and any(_known(a) and a < floor
+                                 for a in (inputs.realised_auc, inputs.early_auc)):
+        return CONCEPT, "the ranking fell: " + "; ".join(reasons)
+    if (inputs.bad_rate_alerts or inputs.early_bad_rate_alerts or inputs.roll_rate_alerts
+            or inputs.early_delinquency_alert):
+        return CALIBRATION, "outcomes worse than the PDs: " + "; ".join(reasons)
+    return POPULATION, ("the population moved while calibration holds (no bad-rate, roll-rate "
+                        "or early-delinquency alert): " + "; ".join(reasons))

@@ -15,8 +15,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from models.pd_model import PDModel
-from models.promotion_rules import REFUSED, absolute_rules, evaluate_rules, verdict_of
-from models.registry import CHALLENGER, CHAMPION, RegistryError
+from models.promotion_rules import (
+    REFUSED,
+    absolute_rules,
+    evaluate_rules,
+    recalibration_rules,
+    verdict_of,
+)
+from models.registry import CHALLENGER, CHAMPION, RegistryError, version_info
 from pipelines.core.settings import Settings, redact
 from pipelines.promotion.decision import (
     NoChallengerError,
@@ -45,12 +51,23 @@ def decide(settings: Settings, wh: Warehouse, triggered_by: str = "manual",
     if version is None:
         raise NoChallengerError(f"model {name} has no '{CHALLENGER}' alias: train a model first "
                                 "(or name a version)")
-    window = promotion_window(settings, wh)
+    window = promotion_window(settings, wh, _target_of(settings, str(version)))
     try:
         return _judge(settings, wh, state, str(version), window, triggered_by)
     except RegistryError as exc:  # the registry failed half-way: still nothing changed
         raise RegistryUnavailableError(f"model registry failed during the comparison: "
                                        f"{redact(str(exc))[:300]}") from None
+
+
+def _target_of(settings: Settings, version: str) -> str:
+    """The label a version relies on (its tag ``target``; "main" when untagged or unknown:
+    the checks that follow report a version that cannot be read)."""
+    try:
+        tags = version_info(settings.tracking_uri, settings.training.registered_model_name,
+                            version)["tags"]
+    except RegistryError:
+        return "main"
+    return "early" if tags.get("target") == "early" else "main"
 
 
 def _judge(settings: Settings, wh: Warehouse, state: dict[str, str], version: str,
@@ -93,7 +110,10 @@ def _add_evidence(settings: Settings, wh: Warehouse, decision: PromotionDecision
     decision.rules = absolute_rules(evidence["point"]["challenger"],
                                     _baseline_uplift(decision.challenger), evidence["monotone"],
                                     settings.promotion)
-    if "champion" in models:
+    if "champion" in models and decision.challenger.get("response") == "recalibration":
+        decision.rules += recalibration_rules(evidence["point"]["challenger"],
+                                              evidence["point"]["champion"], settings.promotion)
+    elif "champion" in models:
         decision.rules += evaluate_rules(evidence["point"]["challenger"],
                                          evidence["point"]["champion"], evidence["auc_diff"],
                                          settings.promotion)

@@ -26,6 +26,7 @@ import pandas as pd
 
 from features import build_features, label_applications
 from models import metrics as M
+from models.bridge import TargetBridge
 from models.fit import check_monotone
 from models.pd_model import PDModel
 from models.policy import reason_codes_needed
@@ -43,21 +44,26 @@ from pipelines.core.settings import Settings
 from pipelines.promotion.decision import PromotionError
 from pipelines.scoring.models import CHAMPION, SHADOW, model_specs
 from pipelines.scoring.reason_codes import reason_table
+from pipelines.training.early import early_labels, measure_bridge, target_names
 from pipelines.training.trainset import data_as_of
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.history import feature_config, load_applications, shared_outcomes
 from pipelines.warehouse.promotion import shadow_pairs
 
 
-def promotion_window(settings: Settings, wh: Warehouse) -> dict[str, Any]:
-    """``promotion.oot_months`` whole months ending at the latest matured month end."""
+def promotion_window(settings: Settings, wh: Warehouse, target: str = "main") -> dict[str, Any]:
+    """``promotion.oot_months`` whole months ending at the latest month end whose label has
+    matured: the main label's, or for a challenger that relies on the early-performance target
+    (``target="early"``: a recalibration or early-target challenger) the early one's."""
     as_of = data_as_of(wh)
-    perf = settings.features.performance_window_months
+    perf = (settings.features.early.months if target == "early"
+            else settings.features.performance_window_months)
     end = latest_matured_month_end(as_of, perf)
     months = settings.promotion.oot_months
     start = (pd.Period(end, freq="M") - (months - 1)).start_time.date()
     return {"start": start.isoformat(), "end": end.isoformat(), "as_of": as_of.isoformat(),
-            "months": months, "performance_window_months": perf}
+            "months": months, "performance_window_months": perf, "target": target,
+            "label": target_names(settings)[target]}
 
 
 @dataclass
@@ -70,6 +76,8 @@ class WindowData:
     y: np.ndarray  # 0/1 of the labelled rows
     counts: dict[str, int]
     as_of: pd.Timestamp  # the data date: labels and dealer history as known then
+    # early-target windows: PDs are judged on the early scale through the bridge
+    bridge: TargetBridge | None = None
 
 
 def load_window(settings: Settings, wh: Warehouse, window: Mapping[str, Any]) -> WindowData:
@@ -77,8 +85,13 @@ def load_window(settings: Settings, wh: Warehouse, window: Mapping[str, Any]) ->
     as_of = date.fromisoformat(window["as_of"])
     apps = load_applications(wh, start, end)
     outcomes = shared_outcomes(wh, as_of, feature_config(settings))
-    labels = label_applications(apps, outcomes, pd.Timestamp(as_of),
-                                settings.features.performance_window_months)
+    bridge = None
+    if window.get("target") == "early":
+        labels = early_labels(settings, wh, apps, pd.Timestamp(as_of))
+        bridge = measure_bridge(settings, wh, as_of)[0]
+    else:
+        labels = label_applications(apps, outcomes, pd.Timestamp(as_of),
+                                    settings.features.performance_window_months)
     bad = labels["bad"].to_numpy()
     labelled = ~np.isnan(bad)
     y = bad[labelled].astype(np.int8)
@@ -90,7 +103,7 @@ def load_window(settings: Settings, wh: Warehouse, window: Mapping[str, Any]) ->
         raise PromotionError(f"promotion window {start}..{end} holds {counts['labelled']} "
                              f"labelled loans with {counts['bads']} bads: it needs goods and "
                              "bads (check promotion.oot_months and the data date)")
-    return WindowData(apps, outcomes, labelled, y, counts, pd.Timestamp(as_of))
+    return WindowData(apps, outcomes, labelled, y, counts, pd.Timestamp(as_of), bridge)
 
 
 def window_features(settings: Settings, data: WindowData,
@@ -118,6 +131,8 @@ def gather_evidence(settings: Settings, data: WindowData, models: Mapping[str, P
     pds = {role: model.predict_pd(frames[role]) for role, model in models.items()}
     scores = {r: pd_to_score(v, sc.base_score, sc.base_odds, sc.pdo) for r, v in pds.items()}
     lab = {r: v[data.labelled] for r, v in pds.items()}
+    if data.bridge is not None:  # 12-month PDs judged against early labels on their scale
+        lab = {r: data.bridge.to_early(v) for r, v in lab.items()}
     point = {}
     for role in pds:
         m = M.credit_metrics(data.y, lab[role], scores[role][data.labelled], *cutoffs[role])

@@ -102,7 +102,8 @@ def _run_facts(run: Mapping[str, Any]) -> dict[str, Any]:
             "logged_baseline_oot_auc": run["metrics"].get("baseline_oot_auc"),
             "training_windows": {k: tags.get(k) for k in (*TRAINING_WINDOW_TAGS, "window.oot",
                                                           "window.as_of")},
-            "trained_by": tags.get("triggered_by"), "config_hash": tags.get("config_hash")}
+            "trained_by": tags.get("triggered_by"), "config_hash": tags.get("config_hash"),
+            "target": tags.get("target", "main"), "response": tags.get("response")}
 
 
 def _run_problems(run: Mapping[str, Any], version: str, window: Mapping[str, Any]) -> list[str]:

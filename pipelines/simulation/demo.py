@@ -30,6 +30,7 @@ from pipelines.warehouse.book import (
     alerts_by_day,
     champion_day_scores,
     holds_applications,
+    responses_by_day,
     score_psi_by_day,
 )
 from pipelines.warehouse.engine import Warehouse
@@ -56,6 +57,9 @@ class DemoPlan:
     # here they would be half of a day's cost). Metrics, alerts and decisions are unchanged.
     data_docs: str = "on_issue"
     plots_every_days: int = 7
+    # A proposed reference reset (population shift) is accepted by the demo's "risk analyst"
+    # this many days after it was raised: the reset window is then wholly after the shift.
+    review_days: int = 14
 
     @property
     def demo_end(self) -> date:
@@ -200,9 +204,11 @@ def weekly_table(wh: Warehouse, plan: DemoPlan) -> pd.DataFrame:
     scores = champion_day_scores(wh, plan.demo_start, plan.demo_end)
     psi = score_psi_by_day(wh, plan.demo_start, plan.demo_end)
     alerts = alerts_by_day(wh, plan.demo_start, plan.demo_end)
+    responses = responses_by_day(wh, plan.demo_start, plan.demo_end)
     week = _week_of(plan)
     rows = []
     alerts["week"], psi["week"] = week(alerts["business_date"]), week(psi["business_date"])
+    responses["week"] = week(responses["business_date"])
     for start, group in scores.groupby(week(scores["business_date"])):
         week_alerts = alerts[alerts["week"] == start]
         week_psi = psi.loc[psi["week"] == start, "value"]
@@ -217,8 +223,22 @@ def weekly_table(wh: Warehouse, plan: DemoPlan) -> pd.DataFrame:
             "score_psi": round(float(week_psi.max()), 3) if len(week_psi) else None,
             "alerts": int((week_alerts["suppressed"] == 0).sum()),
             "champion": ",".join(sorted(group["model_version"].astype(str).unique())),
+            "response": _responses(responses[responses["week"] == start]),
         })
     return pd.DataFrame(rows)
+
+
+def _responses(rows: pd.DataFrame) -> str:
+    """The week's drift responses in words: what the policy chose (a suppressed trigger is
+    not a response) and the reference resets accepted."""
+    out = []
+    for r in rows.itertuples():
+        details = json.loads(r.details or "{}")
+        if r.kind == "reference_reset":
+            out.append("reference reset accepted")
+        elif r.status == "triggered":
+            out.append(str(details.get("response") or "retrain"))
+    return ", ".join(dict.fromkeys(out))
 
 
 def _week_of(plan: DemoPlan) -> Any:

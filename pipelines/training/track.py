@@ -124,7 +124,8 @@ def _params(settings: Settings, ts: TrainingSet, ev: Evaluation,
 
 def _tags(settings: Settings, ts: TrainingSet, triggered_by: str) -> dict[str, Any]:
     tags: dict[str, Any] = {"config_hash": settings.config_hash(), "git_commit": git_commit(),
-                            "triggered_by": triggered_by, **ts.windows.tags()}
+                            "triggered_by": triggered_by, **ts.windows.tags(),
+                            "target": ts.target}
     for name in WINDOW_NAMES:
         for key, value in ts.counts[name].items():
             tags[f"count.{name}.{key}"] = value
@@ -167,6 +168,7 @@ def log_and_register(settings: Settings, run: TrackedRun, ts: TrainingSet, model
                                 version_tags={"config_hash": settings.config_hash(),
                                               "oot_auc": round(metrics["oot_auc"], 5),
                                               "triggered_by": triggered_by,
+                                              "target": ts.target,
                                               "cutoffs": json.dumps(ev.cutoffs)},
                                 policy=scoring_policy(settings, ev.cutoffs["approve_at"],
                                                       ev.cutoffs["decline_below"]))

@@ -7,6 +7,7 @@ on the I/O steps) when the ``training`` flow passes its own.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from typing import Any, Protocol, TypeVar
 
@@ -22,6 +23,7 @@ from pipelines.core.settings import Settings
 from pipelines.training.evaluate import evaluate
 from pipelines.training.track import TrainResult, log_and_register, open_run
 from pipelines.training.trainset import (
+    TrainingError,
     TrainingSet,
     load_training_set,
     validate_training_set,
@@ -85,6 +87,12 @@ def calibrate(settings: Settings, booster: xgb.Booster, ts: TrainingSet) -> PDMo
     specs = {s.name: s for s in ts.specs}
     raw = booster.inplace_predict(ts.X["calibration"])
     calibrator = Calibrator(settings.training.calibration).fit(raw, ts.y["calibration"])
+    if ts.target == "early":  # an early-bad probability, mapped onto the 12-month scale
+        if "error" in ts.bridge:
+            raise TrainingError(f"an early-target model needs the bridge to the 12-month "
+                                f"label: {ts.bridge['error']}")
+        calibrator = replace(calibrator, bridge=(ts.bridge["final_if_early_bad"],
+                                                 ts.bridge["final_if_early_good"]))
     return PDModel.from_training(booster, calibrator, ts.X["train"],
                                  monotone_constraints(ts.specs),
                                  {n: s.reason for n, s in specs.items()})
@@ -106,19 +114,22 @@ def call_directly(fn: F, *, io: bool = False) -> F:
 
 
 def load_data(settings: Settings, wh: Warehouse, train_end: date | None = None,
-              oot_months: int | None = None) -> TrainingSet:
+              oot_months: int | None = None, target: str = "main") -> TrainingSet:
     """The time windows as of the newest business date, and every window's rows."""
-    return load_training_set(settings, wh, windows_for(settings, wh, train_end, oot_months))
+    return load_training_set(settings, wh, windows_for(settings, wh, train_end, oot_months,
+                                                       target=target), target)
 
 
 def train_model(settings: Settings, wh: Warehouse, *, train_end: date | None = None,
                 oot_months: int | None = None, hpo_trials: int | None = None,
                 hpo_timeout_s: int | None = None, triggered_by: str = "manual",
-                step: StepWrapper = call_directly) -> TrainResult:
+                step: StepWrapper = call_directly, target: str = "main") -> TrainResult:
     """One complete, tracked training run; the new version gets the ``challenger`` alias. The
-    run is opened after the data passed its gate and ends FAILED if any later step raises."""
+    run is opened after the data passed its gate and ends FAILED if any later step raises.
+    ``target="early"``: trained on the early-performance target, its windows ending at the
+    latest early-matured month, its calibrator bridged to the 12-month scale."""
     ts = step(validate_training_set)(
-        settings, step(load_data, io=True)(settings, wh, train_end, oot_months))
+        settings, step(load_data, io=True)(settings, wh, train_end, oot_months, target))
     run = open_run(settings, triggered_by, ts.windows)
     try:
         booster, fit_info = step(fit_model)(settings, ts, run, hpo_trials, hpo_timeout_s)

@@ -21,7 +21,7 @@ from features.registry import FeatureSpec
 from pipelines.core.calendar import Windows, plan_windows, window_of
 from pipelines.core.errors import CreditflowError
 from pipelines.core.settings import Settings
-from pipelines.training.early import bridge_report
+from pipelines.training.early import bridge_report, early_labels
 from pipelines.warehouse.book import latest_business_date
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.history import (
@@ -56,6 +56,9 @@ class TrainingSet:
     dropped: dict[str, str] = field(default_factory=dict)
     # the early-performance target's bridge to the main label (pipelines.training.early)
     bridge: dict[str, Any] = field(default_factory=dict)
+    # the label trained on: "main", or "early" (a challenger that must learn a drift before
+    # 12-month labels exist: windows end at the latest early-matured month)
+    target: str = "main"
 
     def rows(self) -> dict[str, int]:
         return {w: len(self.X[w]) for w in WINDOW_NAMES}
@@ -71,23 +74,28 @@ def data_as_of(wh: Warehouse) -> date:
 
 
 def windows_for(settings: Settings, wh: Warehouse, train_end: date | None = None,
-                oot_months: int | None = None, as_of: date | None = None) -> Windows:
+                oot_months: int | None = None, as_of: date | None = None,
+                target: str = "main") -> Windows:
     t = settings.training
-    return plan_windows(as_of or data_as_of(wh), settings.features.performance_window_months,
+    perf = (settings.features.early.months if target == "early"
+            else settings.features.performance_window_months)
+    return plan_windows(as_of or data_as_of(wh), perf,
                         t.train_months, t.early_stopping_months, t.calibration_months,
                         oot_months or t.oot_months, train_end or t.train_end)
 
 
-def load_training_set(settings: Settings, wh: Warehouse, windows: Windows) -> TrainingSet:
-    """Features and matured labels of every window; immature and unbooked rows are counted and
-    left out (an immature loan is not a good loan)."""
+def load_training_set(settings: Settings, wh: Warehouse, windows: Windows,
+                      target: str = "main") -> TrainingSet:
+    """Features and matured labels (the main or the early target) of every window; immature
+    and unbooked rows are counted and left out (an immature loan is not a good loan)."""
     apps = load_applications(wh, windows.train[0], windows.oot[1])
     if apps.empty:
         raise TrainingError(f"no applications between {windows.train[0]} and {windows.oot[1]}")
     outcomes = shared_outcomes(wh, windows.as_of, feature_config(settings))
     as_of = pd.Timestamp(windows.as_of)
-    labels = label_applications(apps, outcomes, as_of,
-                                settings.features.performance_window_months)
+    labels = (early_labels(settings, wh, apps, as_of) if target == "early" else
+              label_applications(apps, outcomes, as_of,
+                                 settings.features.performance_window_months))
     numeric, categorical = infer_extra_features(
         apps[window_of(apps["business_date"], windows) == "train"])
     specs = feature_specs(numeric, categorical, settings.features.allowed_policy_outputs)
@@ -102,7 +110,7 @@ def load_training_set(settings: Settings, wh: Warehouse, windows: Windows) -> Tr
     bad = labels["bad"].to_numpy()
     ts = TrainingSet(windows=windows, X={}, y={}, specs=specs,
                      population=X_all[which == "train"], maturity=maturity_summary(labels),
-                     dropped=dropped)
+                     dropped=dropped, target=target)
     for name in WINDOW_NAMES:
         in_window = which == name
         keep = in_window & ~np.isnan(bad)

@@ -73,3 +73,12 @@ def alerts_by_day(wh: Warehouse, start: date, end: date) -> pd.DataFrame:
     """business_date, condition_key and suppressed of the alerts raised in [start, end]."""
     return wh.read("alerts", "business_date BETWEEN :a AND :b", {"a": start, "b": end},
                    columns=["business_date", "condition_key", "suppressed"])
+
+
+def responses_by_day(wh: Warehouse, start: date, end: date) -> pd.DataFrame:
+    """business_date, kind, status and details of the drift responses in [start, end]: the
+    policy's triggers (``retrain_trigger``) and accepted reference resets."""
+    return wh.read("run_manifest", "kind IN ('retrain_trigger', 'reference_reset') "
+                   "AND business_date BETWEEN :a AND :b", {"a": start, "b": end},
+                   columns=["business_date", "kind", "status", "details"],
+                   order_by="business_date")

@@ -140,6 +140,22 @@ def last_run_between(wh: Warehouse, kind: str, status: str, after: date,
     return None if value is None else pd.Timestamp(value).date()
 
 
+def latest_decision(wh: Warehouse, kind: str, status: str, model_version: str,
+                    on_or_before: date) -> dict[str, Any] | None:
+    """The latest ``kind`` row in ``status`` for ``model_version`` on or before a date:
+    {"run_id", "business_date", "details"} (details parsed), or None."""
+    stmt = text("SELECT run_id, business_date, details FROM run_manifest WHERE kind = :k "
+                "AND status = :s AND model_version = :v AND business_date <= :d "
+                "ORDER BY business_date DESC, run_id DESC").bindparams(bindparam("d", type_=Date))
+    params = {"k": kind, "s": status, "v": str(model_version), "d": on_or_before}
+    with wh.engine.connect() as conn:
+        row = conn.execute(stmt, params).first()
+    if row is None:
+        return None
+    return {"run_id": row[0], "business_date": pd.Timestamp(row[1]).date(),
+            "details": json.loads(row[2] or "{}")}
+
+
 def write_decision(wh: Warehouse, run_id: str, kind: str, business_date: date, status: str,
                    model_version: str | None, details: dict[str, Any]) -> None:
     """Upsert a decision's run_manifest row (no counts; started and finished now)."""

@@ -238,8 +238,12 @@ def test_used_car_mix_drift_is_flagged_within_two_windows(world: World) -> None:
     after = _run(settings, wh, world, ONSET + timedelta(days=window - 1))
     assert after.report_paths.get("drift_report")  # the PSI/CSI screen called Evidently in
     assert "feature_drift" in after.alert_keys(), after.alert_keys()
-    assert after.decision.fire
+    # a population shift with calibration holding: no retraining, a reference reset proposed
+    d = after.decision
+    assert (d.fire, d.status, d.kind, d.response) == (False, "triggered", "population_shift",
+                                                      "reference_reset")
     assert any("drifted feature share" in r or "score PSI" in r for r in after.decision.reasons)
+    assert "reference_reset" in after.alert_keys()
     metrics = after.metrics.set_index(["metric", "segment"])
     assert metrics.loc[("csi.is_used", "all"), "band"] == "shift"
     assert metrics.loc[("evidently.is_used", "all"), "band"] == "alert"
@@ -254,6 +258,7 @@ def test_used_car_mix_drift_is_flagged_within_two_windows(world: World) -> None:
     summary = monitoring_summary_markdown(after)
     assert "| score PSI |" in summary and "feature_drift (stored, no receiver)" in summary
     assert "**Retraining:** triggered" in summary
+    assert "**Response:** reference_reset (population_shift)" in summary
 
 
 def test_income_shock_is_caught_by_performance_not_feature_drift(world: World) -> None:
@@ -272,7 +277,8 @@ def test_income_shock_is_caught_by_performance_not_feature_drift(world: World) -
     assert any(k.startswith(("roll_rate:", "early_delinquency:all")) for k in raised), raised
     fired = [r for r in results if r.decision.fire]
     assert fired
-    for r in fired:
+    for r in fired:  # outcomes above the PDs: the champion's calibrator is refitted
+        assert (r.decision.kind, r.decision.response) == ("calibration_drift", "recalibration")
         assert r.decision.reasons
         assert all("roll rate" in x or "early delinquency" in x or "bad rate" in x
                    for x in r.decision.reasons), r.decision.reasons

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features import FeatureConfig
 from models import metrics as M
 from models.estimate import auc_standard_error, expected_auc
 from pipelines.monitoring import performance as P
@@ -86,7 +87,7 @@ def test_realised_performance_matches_the_truth(wh: Warehouse, book: Book) -> No
     as_of = date(2024, 6, 30)
     vintages = P.mature_vintages(as_of, 12, 12)
     assert str(vintages[-1]) == "2023-06"
-    frame = P.load_realised(wh, as_of, 12, vintages)
+    frame = P.load_realised(wh, as_of, FeatureConfig(), vintages)
     booked = truth[keep & truth["booked"]]
     assert len(frame) == len(booked)  # every booked loan is matured and observed
     assert frame["bad"].sum() == booked["bad_12m"].sum()
@@ -97,7 +98,7 @@ def test_realised_performance_matches_the_truth(wh: Warehouse, book: Book) -> No
     se = auc_standard_error(M.auc(y, p), y.sum(), y.size - y.sum())
     assert abs(expected_auc(p) - M.auc(y, p)) < 3.5 * se
     assert abs(y.mean() - p.mean()) < 3.5 * np.sqrt(np.sum(p * (1 - p))) / y.size
-    assert P.load_realised(wh, as_of, 12, []).empty
+    assert P.load_realised(wh, as_of, FeatureConfig(), []).empty
 
 
 def test_window_applications_read_by_date_equal_one_read_and_see_changes(wh: Warehouse) -> None:

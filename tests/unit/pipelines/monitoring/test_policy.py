@@ -10,7 +10,14 @@ import pytest
 
 from pipelines.core.settings import MonitoringSettings, Settings
 from pipelines.monitoring.policy import decide_retrain, run_id_for
-from pipelines.monitoring.retrain_rules import PolicyInputs, retrain_reasons
+from pipelines.monitoring.retrain_rules import (
+    CALIBRATION,
+    CONCEPT,
+    POPULATION,
+    PolicyInputs,
+    drift_kind,
+    retrain_reasons,
+)
 from pipelines.warehouse.engine import Warehouse
 
 CFG = MonitoringSettings()
@@ -28,6 +35,9 @@ DAY = date(2024, 9, 2)
     (PolicyInputs(early_delinquency_alert=True, early_delinquency_ratio=1.6),
      "portfolio early delinquency alert (x1.60"),
     (PolicyInputs(bad_rate_alerts=["2023-08"]), "realised bad rate above predicted"),
+    (PolicyInputs(early_bad_rate_alerts=["2024-02"]), "early-performance bad rate above"),
+    (PolicyInputs(early_auc=0.66, early_vintage="2024-02", oot_auc=0.75),
+     "early-performance AUC 0.660 (vintage 2024-02)"),
 ])
 def test_each_rule_fires_alone(inputs: PolicyInputs, expected: str) -> None:
     reasons = retrain_reasons(inputs, CFG)
@@ -57,7 +67,7 @@ def test_bands_come_from_settings() -> None:
 
 def test_cooldown_fires_once_per_episode_and_survives_restarts(settings: Settings,
                                                                any_wh: Warehouse) -> None:
-    drift = PolicyInputs(score_psi=0.4)
+    drift = PolicyInputs(roll_rate_alerts=["1-30"])  # calibration drift: a challenger
     first = decide_retrain(settings, any_wh, DAY, drift, "3")
     assert first.fire and first.status == "triggered" and first.run_id == run_id_for(DAY)
 
@@ -78,4 +88,42 @@ def test_cooldown_fires_once_per_episode_and_survives_restarts(settings: Setting
     assert rows["status"].tolist() == ["triggered", "suppressed", "triggered"]
     details = json.loads(rows["details"].iloc[1])
     assert details["cooldown_from"] == DAY.isoformat()
-    assert details["inputs"]["score_psi"] == 0.4
+    assert details["inputs"]["roll_rate_alerts"] == ["1-30"]
+
+
+SHIFT = {"score_psi": 0.4, "drifted_share": 0.5}
+
+
+@pytest.mark.parametrize(("inputs", "kind"), [
+    (PolicyInputs(**SHIFT), POPULATION),
+    (PolicyInputs(estimated_auc=0.6, reference_estimated_auc=0.75), POPULATION),
+    (PolicyInputs(**SHIFT, roll_rate_alerts=["1-30"]), CALIBRATION),
+    (PolicyInputs(early_bad_rate_alerts=["2024-02"]), CALIBRATION),
+    (PolicyInputs(early_delinquency_alert=True), CALIBRATION),
+    (PolicyInputs(**SHIFT, bad_rate_alerts=["2023-08"], early_auc=0.66, oot_auc=0.75),
+     CONCEPT),
+    (PolicyInputs(realised_auc=0.6, oot_auc=0.75, roll_rate_alerts=["1-30"]), CONCEPT),
+])
+def test_the_kind_of_drift_picks_the_response(inputs: PolicyInputs, kind: str) -> None:
+    """Ranking lost beats outcomes above the PDs, which beat a population that merely moved."""
+    found = drift_kind(inputs, CFG)
+    assert found is not None and found[0] == kind
+    assert drift_kind(PolicyInputs(score_psi=0.2), CFG) is None
+
+
+@pytest.mark.parametrize(("inputs", "response", "fire"), [
+    (PolicyInputs(**SHIFT), "reference_reset", False),
+    (PolicyInputs(early_bad_rate_alerts=["2024-02"]), "recalibration", True),
+    (PolicyInputs(early_auc=0.6, early_vintage="2024-02", oot_auc=0.75), "early_retrain", True),
+])
+def test_the_response_is_recorded_with_its_reason(settings: Settings, sqlite_wh: Warehouse,
+                                                  inputs: PolicyInputs, response: str,
+                                                  fire: bool) -> None:
+    decision = decide_retrain(settings, sqlite_wh, DAY, inputs, "3")
+    assert (decision.response, decision.fire, decision.status) == (response, fire, "triggered")
+    row = sqlite_wh.read("run_manifest", "kind = 'retrain_trigger'")
+    details = json.loads(row["details"].iloc[0])
+    assert details["response"] == response and details["kind"] == decision.kind
+    assert details["why"].startswith(("the population moved", "outcomes worse", "the ranking"))
+    rerun = decide_retrain(settings, sqlite_wh, DAY, PolicyInputs(), "3")
+    assert (rerun.response, rerun.fire) == (response, fire)

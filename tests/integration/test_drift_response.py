@@ -1,0 +1,105 @@
+"""Responses to drift on the trained home (a simulated book with a champion): a recalibration
+challenger learns a calibration drift from early-matured vintages and is judged on the early
+window, and an accepted reference reset settles a population shift."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.registry import version_info
+from pipelines.champion import current_champion
+from pipelines.core.settings import Settings
+from pipelines.monitoring.day import monitor_day
+from pipelines.monitoring.reference import accept_reference_reset, pending_reset
+from pipelines.promotion.apply import apply_decision
+from pipelines.promotion.decide import decide
+from pipelines.scoring.run import score_day
+from pipelines.training.recalibrate import recalibration_challenger, recalibration_windows
+from pipelines.training.trainset import data_as_of
+from pipelines.warehouse.engine import Warehouse
+
+pytestmark = pytest.mark.slow
+
+
+def _worse_outcomes(wh: Warehouse, start: date, end: date, share: float, seed: int = 3) -> int:
+    """A calibration drift: ``share`` of the loans booked in [start, end] slip to 61-90 in their
+    third month on book (the population is unchanged, its outcomes are worse)."""
+    loans = wh.read("loans", "origination_date BETWEEN :a AND :b", {"a": start, "b": end},
+                    columns=["loan_id"])
+    rng = np.random.default_rng(seed)
+    hit = loans["loan_id"][rng.random(len(loans)) < share].tolist()
+    tape = wh.read("repayments", "months_on_book = 3 AND as_of_month BETWEEN :a AND :b",
+                   {"a": start, "b": end + timedelta(days=130)})
+    tape = tape[tape["loan_id"].isin(hit) & (tape["dpd_bucket"] == "current")]
+    wh.upsert("repayments", tape.assign(dpd_bucket="61-90"))
+    return len(tape)
+
+
+def test_a_recalibration_challenger_improves_calibration_on_the_post_shift_window(
+        trained_home: Path) -> None:
+    s = Settings()
+    wh = Warehouse.from_settings(s)
+    windows = recalibration_windows(s, data_as_of(wh))
+    assert _worse_outcomes(wh, windows["calibration"][0], windows["judged"][1], 0.06) > 100
+
+    recal = recalibration_challenger(s, wh, "test: calibration drift")
+    assert recal["early_ece_after"] < recal["early_ece_before"]
+    tags = version_info(s.tracking_uri, s.training.registered_model_name, recal["version"])
+    assert (tags["tags"]["target"], tags["tags"]["response"]) == ("early", "recalibration")
+
+    decision = decide(s, wh, "test", recal["version"])
+    # judged on the newest window whose early label has matured, after the calibration slice,
+    # and the record says so
+    assert decision.window["target"] == "early" and "61-90" in decision.window["label"]
+    assert decision.window["start"] == windows["judged"][0].isoformat()
+    ece = decision.metrics["ece"]
+    assert ece["challenger"]["value"] < ece["champion"]["value"]
+    mean_pd = decision.metrics["mean_pd"]
+    assert mean_pd["challenger"]["value"] > mean_pd["champion"]["value"]  # PDs rose
+    names = {r.name: r.passed for r in decision.rules}
+    assert names["ece_improves"] and "auc_uplift" not in names  # same booster: same ranking
+    applied = apply_decision(s, wh, decision)
+    assert applied.audit is not None
+
+
+def _shift_population(wh: Warehouse, days: list[date]) -> None:
+    """A population shift: the window's applicants borrow 60% more on the same cars (LTV up)."""
+    apps = wh.read("applications", "business_date BETWEEN :a AND :b",
+                   {"a": min(days), "b": max(days)})
+    wh.upsert("applications", apps.assign(loan_amount=apps["loan_amount"] * 1.6))
+
+
+def test_an_accepted_reference_reset_settles_a_population_shift(
+        trained_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CREDITFLOW_MONITORING__MIN_WINDOW_ROWS", "100")
+    s = Settings()
+    wh = Warehouse.from_settings(s)
+    day = date(2025, 6, 29)
+    days = [day - timedelta(days=k) for k in range(s.monitoring.window_days)]
+    _shift_population(wh, days)
+    for d in sorted(days):
+        score_day(s, wh, d)
+    champion = current_champion(s)
+    first = monitor_day(s, wh, day, champion.reference, champion.description, plots=False)
+    assert (first.decision.kind, first.decision.response) == ("population_shift",
+                                                              "reference_reset")
+    assert not first.decision.fire and "reference_reset" in first.alert_keys()
+    psi = first.metrics.set_index("metric").loc["score_psi"]
+    assert psi["band"] == "shift", psi
+    assert pending_reset(wh, champion.version, day, 0) == day
+
+    reset = accept_reference_reset(s, wh, champion, day, "test reviewer")
+    check = reset["cutoff_check"]
+    assert check["approval_rate"] < check["target_approval_rate"]  # riskier applicants
+    assert reset["answers"] == first.decision.run_id
+    assert pending_reset(wh, champion.version, day, 0) is None
+    after = monitor_day(s, wh, day, champion.reference, champion.description, plots=False)
+    assert after.reference.startswith("reset on 2025-06-29")
+    settled = after.metrics.set_index("metric").loc["score_psi"]
+    assert settled["band"] == "stable" and settled["value"] < 0.01
+    assert not pd.isna(psi["value"]) and settled["value"] < psi["value"]
