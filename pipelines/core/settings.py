@@ -151,6 +151,9 @@ class ScoringSettings(BaseModel):
     # A scheduled run first scores the dates of this many days before its own that have
     # applications but no completed run (data that arrived after their own run failed).
     catch_up_days: int = 7
+    # Policy holdout (models.holdout): this share of the applications below the approve cut-off
+    # is approved anyway and flagged, for unbiased outcomes below the cut-off. 0: off.
+    holdout_share: float = Field(default=0.0, ge=0.0, le=0.2)
 
 
 class PromotionSettings(BaseModel):

@@ -10,8 +10,11 @@
 - ``performance``: performance estimated from calibrated PDs, realised once labels mature.
 - ``portfolio``: roll rates, vintage curves and early delinquency by dealer.
 - ``conditions``: the alert conditions that hold and their messages; the policy's inputs.
-- ``retrain_rules``: when monitoring asks for a retraining, as pure rules.
+- ``retrain_rules``: when monitoring asks for a response, and which (by the kind of drift), as
+  pure rules.
 - ``policy``: those rules applied and recorded (once per episode, with a cool-down).
+- ``early``: the early-performance target per early-matured vintage and its bridge.
+- ``reference``: the drift reference in force, and its reset after a reviewed population shift.
 - ``alerts``: the one alert function (stored, de-duplicated, delivered through Apprise).
 - ``report``: the day's figures and its summary for people.
 - ``plots``: the monitoring figures.

@@ -32,7 +32,7 @@ from pipelines.warehouse.monitoring import champion_scores_between
 from pipelines.warehouse.tape_cache import cached
 
 COLUMNS = ["vintage", "n", "bads", "bad_rate", "expected", "expected_from", "ratio", "p_value",
-           "implied_main_bad_rate", "auc"]
+           "implied_main_bad_rate", "auc", "holdout_n", "holdout_bad_rate"]
 _MIN_SCORED = 0.8  # share of a vintage's labelled loans with a stored champion PD to use them
 
 
@@ -52,7 +52,7 @@ def early_vintages(settings: Settings, wh: Warehouse, as_of: date, count: int
     frame = pd.DataFrame({"application_id": apps["application_id"].to_numpy(),
                           "vintage": apps["business_date"].dt.to_period("M").astype(str),
                           "bad": labels["bad"].to_numpy()}).dropna(subset=["bad"])
-    scores = champion_scores_between(wh, start, end)[["application_id", "pd"]]
+    scores = champion_scores_between(wh, start, end)[["application_id", "pd", "holdout"]]
     frame = frame.merge(scores.drop_duplicates("application_id"), on="application_id",
                         how="left")
     rows = [_vintage_row(str(v), g, bridge) for v, g in frame.groupby("vintage", sort=True)]
@@ -71,7 +71,10 @@ def _vintage_row(vintage: str, g: pd.DataFrame, bridge: TargetBridge) -> dict:
     else:
         expected, source = bridge.early_rate, "bridge vintages"
     rate = bads / n
-    return {"vintage": vintage, "n": n, "bads": bads, "bad_rate": rate, "expected": expected,
+    held = g["holdout"].fillna(0).astype(bool)  # the policy holdout's loans, below the cut-off
+    return {"holdout_n": int(held.sum()),
+            "holdout_bad_rate": float(g.loc[held, "bad"].mean()) if held.any() else float("nan"),
+            "vintage": vintage, "n": n, "bads": bads, "bad_rate": rate, "expected": expected,
             "expected_from": source,
             "ratio": rate / expected if expected > 0 else float("nan"),
             "p_value": float(binom.sf(bads - 1, n, expected)) if expected > 0 else float("nan"),
@@ -102,6 +105,7 @@ def measure_early_target(ctx: DayContext, rows: MetricRows, wh: Warehouse) -> pd
                  {"n": r.n, "bads": r.bads, "expected": r.expected,
                   "expected_from": r.expected_from, "ratio": r.ratio, "p_value": r.p_value,
                   "implied_main_bad_rate": r.implied_main_bad_rate, "auc": r.auc,
+                  "holdout_n": r.holdout_n, "holdout_bad_rate": r.holdout_bad_rate,
                   "target": targets["early"]},
                  (period.start_time.date(), period.end_time.date()))
     return table

@@ -120,6 +120,11 @@ def _score_drift(ctx: DayContext, rows: MetricRows, scores: pd.DataFrame,
              details={"mean_score": means[0], "reference_mean_score": means[1], **note})
     for decision, share in scores["decision"].value_counts(normalize=True).items():
         rows.add(f"decision_rate.{decision}", float(share))
+    held = scores["holdout"].fillna(0).astype(bool) if "holdout" in scores else None
+    if held is not None and held.any():  # the policy holdout (models.holdout)
+        rows.add("holdout_approved", float(held.sum()),
+                 details={"share_of_scored": float(held.mean()),
+                          "configured_share": ctx.settings.scoring.holdout_share})
     return (value, band), means
 
 
@@ -257,8 +262,15 @@ def _realised(ctx: DayContext, rows: MetricRows, wh: Warehouse) -> pd.DataFrame 
 
 def _auto_approved(rows: MetricRows, frame: pd.DataFrame) -> None:
     """Bad rate of the loans the champion approved automatically, per matured vintage and
-    pooled: the lender's question of whether automation keeps its losses low."""
-    approved = frame[frame["decision"] == "approve"]
+    pooled: the lender's question of whether automation keeps its losses low. The policy
+    holdout's approvals (below the cut-off) are not the policy's: their bad rate is its own
+    row, ``holdout_bad_rate``."""
+    held = frame["holdout"].fillna(0).astype(bool) if "holdout" in frame else \
+        pd.Series(False, index=frame.index)
+    if held.any():
+        rows.add("holdout_bad_rate", float(frame.loc[held, "bad"].mean()),
+                 details={"n": int(held.sum()), "label": "main"})
+    approved = frame[(frame["decision"] == "approve") & ~held]
     if approved.empty:
         return
     per = approved.groupby("vintage")["bad"].agg(["mean", "size"])

@@ -88,7 +88,7 @@ def load_realised(wh: Warehouse, as_of: date, config: FeatureConfig,
     from features.target import label_applications
     from pipelines.warehouse.history import business_day_end, load_applications, shared_outcomes
 
-    cols = ["vintage", "model_version", "pd", "decision", "bad"]
+    cols = ["vintage", "model_version", "pd", "decision", "holdout", "bad"]
     if not vintages:
         return pd.DataFrame(columns=cols)
     start, end = vintages[0].start_time.date(), vintages[-1].end_time.date()

@@ -18,6 +18,7 @@ import pandas as pd
 
 from features import FEATURES, FeatureConfig, build_features
 from features.registry import FeatureSpec
+from models.holdout import APPROVE, holdout_mask
 from models.pd_model import ModelSignatureError, PDModel
 from models.policy import REASON_COLUMNS, REASON_TEXT_COLUMNS, score_rows
 from pipelines.core.settings import Settings
@@ -41,7 +42,8 @@ from pipelines.warehouse.history import (
 from pipelines.warehouse.scoring import application_ids
 
 SCORE_COLUMNS = ("application_id", "model_version", "role", "model_name", "business_date", "pd",
-                 "score", "decision", "run_id", *REASON_COLUMNS, *REASON_TEXT_COLUMNS)
+                 "score", "decision", "run_id", "holdout", *REASON_COLUMNS,
+                 *REASON_TEXT_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -207,4 +209,9 @@ def score_frame(X: pd.DataFrame, sm: ScoringModel, business_date: date, settings
     })
     for col in (*REASON_COLUMNS, *REASON_TEXT_COLUMNS):
         out[col] = rows[col].to_numpy()
+    # the policy holdout acts on the champion's decisions only (the shadow's are not acted on)
+    share = settings.scoring.holdout_share if sm.role == CHAMPION else 0.0
+    held = holdout_mask(out["application_id"], out["decision"], share, settings.seed)
+    out.loc[held, "decision"] = APPROVE
+    out["holdout"] = held.astype("int64")
     return out

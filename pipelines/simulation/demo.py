@@ -60,6 +60,9 @@ class DemoPlan:
     # A proposed reference reset (population shift) is accepted by the demo's "risk analyst"
     # this many days after it was raised: the reset window is then wholly after the shift.
     review_days: int = 14
+    # The policy holdout is on in the demo (off by default in production): this share of the
+    # applications below the approve cut-off is approved anyway and flagged.
+    holdout_share: float = 0.03
 
     @property
     def demo_end(self) -> date:
@@ -79,7 +82,8 @@ class DemoPlan:
 
     def settings_for(self, settings: Settings) -> Settings:
         validation = settings.validation.model_copy(update={"data_docs": self.data_docs})
-        return settings.model_copy(update={"validation": validation})
+        scoring = settings.scoring.model_copy(update={"holdout_share": self.holdout_share})
+        return settings.model_copy(update={"validation": validation, "scoring": scoring})
 
 
 SALT_ENV = "CREDITFLOW_SECURITY__ID_SALT"
@@ -222,6 +226,7 @@ def weekly_table(wh: Warehouse, plan: DemoPlan) -> pd.DataFrame:
             "mean_pd": round(float(group["pd"].mean()), 4),
             "score_psi": round(float(week_psi.max()), 3) if len(week_psi) else None,
             "alerts": int((week_alerts["suppressed"] == 0).sum()),
+            "holdout": int(group["holdout"].fillna(0).sum()),  # approved below the cut-off
             "champion": ",".join(sorted(group["model_version"].astype(str).unique())),
             "response": _responses(responses[responses["week"] == start]),
         })

@@ -56,10 +56,11 @@ def holds_applications(wh: Warehouse) -> bool:
 
 
 def champion_day_scores(wh: Warehouse, start: date, end: date) -> pd.DataFrame:
-    """business_date, pd, decision and model_version of the champion's scores in [start, end]."""
+    """business_date, pd, decision, model_version and holdout of the champion's scores in
+    [start, end]."""
     return wh.read("scores", "role = 'champion' AND business_date BETWEEN :a AND :b",
                    {"a": start, "b": end},
-                   columns=["business_date", "pd", "decision", "model_version"])
+                   columns=["business_date", "pd", "decision", "model_version", "holdout"])
 
 
 def score_psi_by_day(wh: Warehouse, start: date, end: date) -> pd.DataFrame:

@@ -30,8 +30,10 @@ def _now() -> datetime:
 
 
 def window_scores(wh: Warehouse, model_version: str, start: date, end: date) -> pd.DataFrame:
-    """application_id, pd, score and decision of one champion version's scores in [start, end]."""
-    stmt = text("SELECT application_id, pd, score, decision FROM scores WHERE role = :role "
+    """application_id, pd, score, decision and holdout of one champion version's scores in
+    [start, end]."""
+    stmt = text("SELECT application_id, pd, score, decision, holdout FROM scores "
+                "WHERE role = :role "
                 "AND model_version = :v AND business_date >= :s AND business_date <= :e"
                 ).bindparams(bindparam("s", type_=Date), bindparam("e", type_=Date))
     with wh.engine.connect() as conn:
@@ -40,9 +42,9 @@ def window_scores(wh: Warehouse, model_version: str, start: date, end: date) -> 
 
 
 def champion_scores_between(wh: Warehouse, start: date, end: date) -> pd.DataFrame:
-    """application_id, model_version, pd and decision of every champion score in
+    """application_id, model_version, pd, decision and holdout of every champion score in
     [start, end]."""
-    stmt = text("SELECT application_id, model_version, pd, decision FROM scores "
+    stmt = text("SELECT application_id, model_version, pd, decision, holdout FROM scores "
                 "WHERE role = :role "
                 "AND business_date >= :start AND business_date <= :end").bindparams(
         bindparam("start", type_=Date), bindparam("end", type_=Date))

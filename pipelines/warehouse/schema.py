@@ -151,6 +151,8 @@ scores = Table(
     Column("reason_text_3", String(256), nullable=True),
     Column("run_id", String(64), nullable=False),
     Column("scored_at", DateTime, nullable=False),
+    # 1: approved by the policy holdout although below the approve cut-off (models.holdout)
+    Column("holdout", Integer, nullable=True),
     Index("ix_scores_business_date", "business_date", "role"),
 )
 
