@@ -266,15 +266,30 @@ def demo(
         out = Console()
         out.print(weeks_table(summary["weeks"]))
         for item in summary["retrainings"]:
-            promo = item.get("promotion", {})
-            out.print(f"retraining on {item['day']} ({'; '.join(item['reasons'])}): "
-                      f"challenger v{item['training']['version']} -> "
-                      f"{promo.get('verdict', promo.get('decision', '?'))}")
+            out.print(response_line(item))
         out.print(f"\n[bold]done in {summary['seconds']} s.[/bold] Open what it made:")
         for key, value in summary["open"].items():
             out.print(f"  {key:<20} {value}", highlight=False, soft_wrap=True)
 
     run(action, as_json, debug, render, flows=True)
+
+
+def response_line(item: dict[str, Any]) -> str:
+    """One drift response of the demo in words: a reference reset with its cut-off check, or a
+    challenger (retraining, recalibration, early-target retraining) and its promotion verdict."""
+    if item.get("response") == "reference_reset":
+        check = item.get("cutoff_check") or {}
+        cut = (f"; approval rate {check['approval_rate']:.1%} at approve >= "
+               f"{check['approve_at']:.0f} vs target {check['target_approval_rate']:.1%} "
+               f"(approve >= {check['approve_at_for_target']:.0f} would meet it)"
+               if check else "")
+        return f"reference reset on {item['day']} to {item.get('window')}{cut}"
+    challenger = item.get("training") or item.get("recalibration") or {}
+    promo = item.get("promotion", {})
+    return (f"{item.get('response') or 'retraining'} on {item['day']} "
+            f"({'; '.join(item.get('reasons', []))}): challenger "
+            f"v{challenger.get('version', '?')} -> "
+            f"{promo.get('verdict', promo.get('decision', '?'))}")
 
 
 @app.command()
