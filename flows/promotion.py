@@ -16,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import IO_RETRIES, alert_on_failure, flow_settings
+from pipelines.core.families import family_settings
 from pipelines.core.settings import Settings
 from pipelines.promotion.apply import apply_decision
 from pipelines.promotion.decide import decide
@@ -49,8 +50,10 @@ def apply(settings: Settings, decision: PromotionDecision, dry_run: bool) -> Pro
 
 @flow(name="promotion", on_failure=[alert_on_failure])
 def promotion(dry_run: bool = False, triggered_by: str = "manual",
-              challenger_version: str | None = None) -> dict[str, Any]:
-    settings = flow_settings()
+              challenger_version: str | None = None, family: str = "pd") -> dict[str, Any]:
+    """``family``: whose challenger is judged (``pipelines.core.families``), with the same
+    gates and rules for every family."""
+    settings = family_settings(flow_settings(), family)
     decision = apply(settings, compare(settings, triggered_by, challenger_version), dry_run)
     get_run_logger().info("%s: challenger v%s vs champion v%s -> %s (%s)", decision.model_name,
                           decision.challenger.get("version"),

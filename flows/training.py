@@ -17,6 +17,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import IO_RETRIES, alert_on_failure, flow_settings
+from pipelines.core.families import family as family_of
+from pipelines.core.families import family_settings
 from pipelines.training.recalibrate import recalibration_challenger
 from pipelines.training.train import train_model
 from pipelines.warehouse.engine import warehouse_for
@@ -31,11 +33,14 @@ def as_task(fn: Callable[..., Any], *, io: bool = False) -> Any:
 def training(train_end: date | None = None, oot_months: int | None = None,
              hpo_trials: int | None = None, hpo_timeout_s: int | None = None,
              promote: bool = True, triggered_by: str = "schedule",
-             response: str | None = None) -> dict[str, Any]:
+             response: str | None = None, family: str = "pd") -> dict[str, Any]:
     """``response`` (from the monitoring policy): "recalibration" refits the champion's
     calibrator on the newest early-matured vintages, "early_retrain" trains on the
-    early-performance target; otherwise an ordinary training run."""
-    settings = flow_settings()
+    early-performance target; otherwise an ordinary training run. ``family``: the model
+    family trained and promoted (``pipelines.core.families``: "pd", or "epd", the
+    early-payment-default model under its own name and experiment)."""
+    settings = family_settings(flow_settings(), family)
+    target = family_of(settings, family).target
     logger = get_run_logger()
     wh = warehouse_for(settings.warehouse)
     if response == "recalibration":
@@ -45,23 +50,24 @@ def training(train_end: date | None = None, oot_months: int | None = None,
     result = train_model(settings, wh, train_end=train_end,
                          oot_months=oot_months, hpo_trials=hpo_trials,
                          hpo_timeout_s=hpo_timeout_s, triggered_by=triggered_by, step=as_task,
-                         target="early" if response == "early_retrain" else "main")
+                         target="early" if response == "early_retrain" else target)
     logger.info("registered %s version %s (challenger); windows %s; rows %s", result.model_name,
                 result.version, result.windows,
                 {w: c["rows"] - c.get("quarantined", 0) for w, c in result.counts.items()})
     create_markdown_artifact(_markdown(result.headline()), key="training-result",
                              description="training run")
-    return _promote({"training": result.headline()}, result.version, result.run_id, promote)
+    return _promote({"training": result.headline()}, result.version, result.run_id, promote,
+                    family)
 
 
 def _promote(summary: dict[str, Any], version: str, run_id: str,
-             promote: bool) -> dict[str, Any]:
+             promote: bool, family: str = "pd") -> dict[str, Any]:
     if promote:
         from flows.promotion import promotion
 
         # the version this run registered, not whatever the alias points at by now
         summary["promotion"] = promotion(triggered_by=f"training run {run_id}",
-                                         challenger_version=version)
+                                         challenger_version=version, family=family)
     return summary
 
 

@@ -173,6 +173,33 @@ class PromotionSettings(BaseModel):
     reason_sample_rows: int = 1_000  # rows whose reasons both models give (reason stability)
 
 
+class EpdRule(BaseModel):
+    """One rule of the decision policy that combines the PD decision with the early-payment-
+    default model (``models.combine``): an application the PD decided ``decision`` whose EPD is
+    at or above ``epd_at_least`` is decided ``then``; ``reason`` (a code) and ``text`` are
+    stored with its score."""
+
+    decision: Literal["approve", "review", "decline"] = "approve"
+    epd_at_least: float = Field(gt=0.0, le=1.0)
+    then: Literal["approve", "review", "decline"] = "review"
+    reason: str = Field(default="EPD_HIGH", min_length=1, max_length=64)
+    text: str = Field(default="Application referred: high risk of early payment default",
+                      max_length=256)
+
+
+class EpdSettings(BaseModel):
+    """The early-payment-default model (the auto lender's fraud proxy), a model family of its
+    own (``pipelines.core.families``): its label is bad = this bucket or worse (or a charge-off
+    / repo status) within ``months`` on book, by the one outcome definition; its registered
+    name and experiment; the rules combining it with the PD decision (first match wins)."""
+
+    bad_bucket: str = "61-90"  # 60+ days past due
+    months: int = Field(default=3, ge=1)
+    registered_model_name: str = "creditflow-epd"
+    experiment_name: str = "creditflow-epd"
+    rules: list[EpdRule] = Field(default_factory=lambda: [EpdRule(epd_at_least=0.05)])
+
+
 class MonitoringSettings(BaseModel):
     window_days: int = 14
     min_window_rows: int = 500
@@ -253,6 +280,7 @@ class Settings(BaseSettings):
     training: TrainingSettings = TrainingSettings()
     scoring: ScoringSettings = ScoringSettings()
     promotion: PromotionSettings = PromotionSettings()
+    epd: EpdSettings = EpdSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     alerts: AlertSettings = AlertSettings()
     reports: ReportsSettings = ReportsSettings()

@@ -67,7 +67,7 @@ def _target_of(settings: Settings, version: str) -> str:
                             version)["tags"]
     except RegistryError:
         return "main"
-    return "early" if tags.get("target") == "early" else "main"
+    return tags.get("target") if tags.get("target") in ("early", "epd") else "main"
 
 
 def _judge(settings: Settings, wh: Warehouse, state: dict[str, str], version: str,

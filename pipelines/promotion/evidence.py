@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features import build_features, label_applications
+from features import build_features
 from models import metrics as M
 from models.bridge import TargetBridge
 from models.fit import check_monotone
@@ -44,20 +44,25 @@ from pipelines.core.settings import Settings
 from pipelines.promotion.decision import PromotionError
 from pipelines.scoring.models import CHAMPION, SHADOW, model_specs
 from pipelines.scoring.reason_codes import reason_table
-from pipelines.training.early import early_labels, measure_bridge, target_names
+from pipelines.training.early import measure_bridge, target_labels, target_names
 from pipelines.training.trainset import data_as_of
 from pipelines.warehouse.engine import Warehouse
-from pipelines.warehouse.history import feature_config, load_applications, shared_outcomes
+from pipelines.warehouse.history import (
+    feature_config,
+    load_applications,
+    shared_outcomes,
+    target_config,
+)
 from pipelines.warehouse.promotion import shadow_pairs
 
 
 def promotion_window(settings: Settings, wh: Warehouse, target: str = "main") -> dict[str, Any]:
     """``promotion.oot_months`` whole months ending at the latest month end whose label has
     matured: the main label's, or for a challenger that relies on the early-performance target
-    (``target="early"``: a recalibration or early-target challenger) the early one's."""
+    (``target="early"``: a recalibration or early-target challenger) the early one's, or for
+    an EPD model (``target="epd"``) its own label's."""
     as_of = data_as_of(wh)
-    perf = (settings.features.early.months if target == "early"
-            else settings.features.performance_window_months)
+    perf = target_config(settings, target).performance_window_months
     end = latest_matured_month_end(as_of, perf)
     months = settings.promotion.oot_months
     start = (pd.Period(end, freq="M") - (months - 1)).start_time.date()
@@ -85,13 +90,10 @@ def load_window(settings: Settings, wh: Warehouse, window: Mapping[str, Any]) ->
     as_of = date.fromisoformat(window["as_of"])
     apps = load_applications(wh, start, end)
     outcomes = shared_outcomes(wh, as_of, feature_config(settings))
-    bridge = None
-    if window.get("target") == "early":
-        labels = early_labels(settings, wh, apps, pd.Timestamp(as_of))
-        bridge = measure_bridge(settings, wh, as_of)[0]
-    else:
-        labels = label_applications(apps, outcomes, pd.Timestamp(as_of),
-                                    settings.features.performance_window_months)
+    target = window.get("target", "main")
+    labels = target_labels(settings, wh, apps, pd.Timestamp(as_of), target)
+    # an early-target PD model is judged on the early scale; an EPD model on its own label
+    bridge = measure_bridge(settings, wh, as_of)[0] if target == "early" else None
     bad = labels["bad"].to_numpy()
     labelled = ~np.isnan(bad)
     y = bad[labelled].astype(np.int8)

@@ -22,6 +22,7 @@ from models.holdout import APPROVE, holdout_mask
 from models.pd_model import ModelSignatureError, PDModel
 from models.policy import REASON_COLUMNS, REASON_TEXT_COLUMNS, score_rows
 from pipelines.core.settings import Settings
+from pipelines.scoring.combine import combine_scores
 from pipelines.scoring.models import (
     CHAMPION,
     ScoringError,
@@ -127,13 +128,14 @@ def score_chunk(chunk: Chunk, ctx: ChunkContext) -> ChunkOutput:
                     business_date=day, data_docs=False)
     outcomes = _outcomes(ctx.warehouse_url, day, ctx.run_id, feature_config(settings))
     built: dict[tuple[str, ...], pd.DataFrame] = {}  # champion and shadow often share features
-    frames = []
+    frames = {}
     for m in ctx.models if len(gate.passed) else []:  # a chunk may be quarantined whole
         key = tuple(m.model.feature_names)
         if key not in built:
             built[key] = feature_frame(gate.passed, outcomes, m.model, day, settings)
-        frames.append(score_frame(built[key], m, day, settings, ctx.run_id))
-    scores = (pd.concat(frames, ignore_index=True) if frames
+        frames[m.role] = score_frame(built[key], m, day, settings, ctx.run_id)
+    combine_scores(frames, settings)  # the PD decision with the EPD model's rules
+    scores = (pd.concat(frames.values(), ignore_index=True) if frames
               else pd.DataFrame(columns=[*SCORE_COLUMNS]))
     return ChunkOutput(scores, _slim(gate, chunk.offset))
 

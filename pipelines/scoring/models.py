@@ -11,13 +11,16 @@ from features import FEATURES, feature_specs
 from features.registry import FeatureSpec
 from models.pd_model import CATEGORY, PDModel
 from models.policy import ScoringPolicy
+from models.registry import CHAMPION as CHAMPION_ALIAS
 from models.registry import RegistryError, aliases, load_pd_model, version_info
 from pipelines.champion import NoChampionError, champion_version, current_champion
 from pipelines.core.errors import CreditflowError
+from pipelines.core.families import family_settings
 from pipelines.core.settings import Settings, redact
 from pipelines.scoring.reason_codes import reason_table
 
 CHAMPION, SHADOW = "champion", "shadow"
+EPD = "epd"  # the early-payment-default family's champion, scored beside the PD champion
 
 
 class ScoringError(CreditflowError):
@@ -55,7 +58,22 @@ def load_models(settings: Settings) -> list[ScoringModel]:
     challenger = found.get("challenger")
     if challenger is not None and challenger != champion.version:
         out.append(_serving(settings, _load(uri, name, challenger, SHADOW), SHADOW))
-    return out
+    return out + auxiliary_models(settings)
+
+
+def auxiliary_models(settings: Settings) -> list[ScoringModel]:
+    """The EPD family's champion (role ``epd``), if it has one: the decision policy combines
+    it with the PD champion's decisions (``pipelines.scoring.combine``); none: the PD decides
+    alone."""
+    epd = family_settings(settings, "epd")
+    uri, name = epd.tracking_uri, epd.training.registered_model_name
+    try:
+        version = aliases(uri, name).get(CHAMPION_ALIAS)
+    except Exception as exc:
+        raise ScoringError(f"model registry unreachable: {redact(str(exc))[:200]}") from None
+    if version is None:
+        return []
+    return [_serving(settings, _load(uri, name, version, EPD), EPD)]
 
 
 def _serving(settings: Settings, model: PDModel, role: str) -> ScoringModel:

@@ -213,7 +213,7 @@ class _Tally:
     def add(self, frame: pd.DataFrame) -> None:
         champ = frame[frame["role"] == CHAMPION]
         self.scored += len(champ)
-        self.shadow += len(frame) - len(champ)
+        self.shadow += int((frame["role"] == SHADOW).sum())  # not the EPD model's rows
         for d, n in champ["decision"].value_counts().items():
             self.decisions[str(d)] += int(n)
         self.pd_sum += float(champ["pd"].sum())

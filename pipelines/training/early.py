@@ -17,34 +17,35 @@ from models.bridge import BridgeError, TargetBridge, target_bridge
 from pipelines.core.calendar import latest_matured_month_end
 from pipelines.core.settings import Settings
 from pipelines.warehouse.engine import Warehouse
-from pipelines.warehouse.history import (
-    early_config,
-    feature_config,
-    load_applications,
-    shared_outcomes,
-)
+from pipelines.warehouse.history import load_applications, shared_outcomes, target_config
 
 
 def target_names(settings: Settings) -> dict[str, str]:
     """Each target in words, for records: which label a number was measured on."""
-    f, e = settings.features, settings.features.early
+    f, e, epd = settings.features, settings.features.early, settings.epd
     return {"main": f"{f.bad_bucket} within {f.performance_window_months} months on book",
-            "early": f"{e.bad_bucket} within {e.months} months on book"}
+            "early": f"{e.bad_bucket} within {e.months} months on book",
+            "epd": f"{epd.bad_bucket} within {epd.months} months on book"}
+
+
+def target_labels(settings: Settings, wh: Warehouse, apps: pd.DataFrame, as_of: pd.Timestamp,
+                  target: str = "main") -> pd.DataFrame:
+    """``label_applications`` with a target's label (``target_config``), as known at
+    ``as_of``."""
+    cfg = target_config(settings, target)
+    return label_applications(apps, shared_outcomes(wh, as_of.date(), cfg), as_of,
+                              cfg.performance_window_months)
 
 
 def early_labels(settings: Settings, wh: Warehouse, apps: pd.DataFrame,
                  as_of: pd.Timestamp) -> pd.DataFrame:
     """``label_applications`` with the early target, as known at ``as_of``."""
-    cfg = early_config(settings)
-    return label_applications(apps, shared_outcomes(wh, as_of.date(), cfg), as_of,
-                              cfg.performance_window_months)
+    return target_labels(settings, wh, apps, as_of, "early")
 
 
 def main_labels(settings: Settings, wh: Warehouse, apps: pd.DataFrame,
                 as_of: pd.Timestamp) -> pd.DataFrame:
-    cfg = feature_config(settings)
-    return label_applications(apps, shared_outcomes(wh, as_of.date(), cfg), as_of,
-                              cfg.performance_window_months)
+    return target_labels(settings, wh, apps, as_of, "main")
 
 
 def bridge_window(settings: Settings, as_of: date) -> tuple[date, date]:

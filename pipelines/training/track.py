@@ -37,6 +37,7 @@ from pipelines.core.settings import PROJECT_ROOT, Settings
 from pipelines.scoring.models import scoring_policy
 from pipelines.training.evaluate import Evaluation
 from pipelines.training.trainset import WINDOW_NAMES, TrainingSet
+from pipelines.warehouse.history import target_config
 
 
 @dataclass
@@ -69,22 +70,26 @@ def git_commit() -> str:
         return "unknown"
 
 
-def run_name(windows: Windows, triggered_by: str) -> str:
+def run_name(windows: Windows, triggered_by: str, target: str = "main") -> str:
     """What the run is, readable in the runs table: ``pd-train <train end> <trigger>`` (the
-    trigger's first word: monitoring, cli, schedule, demo, training ...)."""
+    trigger's first word: monitoring, cli, schedule, demo, training ...); ``epd-train`` for
+    the early-payment-default model."""
     trigger = re.split(r"[\s:]", triggered_by.strip(), maxsplit=1)[0] or "manual"
-    return f"pd-train {windows.train[1].isoformat()} {trigger}"
+    kind = "epd" if target == "epd" else "pd"
+    return f"{kind}-train {windows.train[1].isoformat()} {trigger}"
 
 
-def open_run(settings: Settings, triggered_by: str, windows: Windows) -> TrackedRun:
+def open_run(settings: Settings, triggered_by: str, windows: Windows,
+             target: str = "main") -> TrackedRun:
     w = {k: f"{a}..{b}" for k, (a, b) in windows.as_dict().items()}
-    note = (f"PD model trained on applications {w['train']} (early stopping "
+    kind = "EPD" if target == "epd" else "PD"
+    note = (f"{kind} model trained on applications {w['train']} (early stopping "
             f"{w['early_stopping']}, calibration {w['calibration']}), judged out of time on "
             f"{w['oot']}; data as of {windows.as_of}. Triggered by: {triggered_by}. Its OOT "
             "metrics are on its own window: compare models in the promotion experiment, where "
             "both are scored on the same one.")
     return start_run(settings.tracking_uri, settings.training.experiment_name,
-                     settings.artifact_root, run_name=run_name(windows, triggered_by),
+                     settings.artifact_root, run_name=run_name(windows, triggered_by, target),
                      tags={"triggered_by": triggered_by, "mlflow.note.content": note})
 
 
@@ -98,8 +103,12 @@ def log_datasets(settings: Settings, run: TrackedRun, ts: TrainingSet) -> None:
                         source={"table": "applications", "window": f"{start}..{end}",
                                 "as_of": ts.windows.as_of.isoformat(),
                                 "rows": "booked loans with labels matured "
-                                        f"{settings.features.performance_window_months} months",
+                                        f"{_label_months(settings, ts.target)} months",
                                 "label": "bad"})
+
+
+def _label_months(settings: Settings, target: str) -> int:
+    return target_config(settings, target).performance_window_months
 
 
 def _params(settings: Settings, ts: TrainingSet, ev: Evaluation,

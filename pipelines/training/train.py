@@ -127,10 +127,12 @@ def train_model(settings: Settings, wh: Warehouse, *, train_end: date | None = N
     """One complete, tracked training run; the new version gets the ``challenger`` alias. The
     run is opened after the data passed its gate and ends FAILED if any later step raises.
     ``target="early"``: trained on the early-performance target, its windows ending at the
-    latest early-matured month, its calibrator bridged to the 12-month scale."""
+    latest early-matured month, its calibrator bridged to the 12-month scale. ``target="epd"``:
+    the early-payment-default model (run it on ``family_settings(settings, "epd")``: its own
+    registered name and experiment), its calibrated output the EPD probability itself."""
     ts = step(validate_training_set)(
         settings, step(load_data, io=True)(settings, wh, train_end, oot_months, target))
-    run = open_run(settings, triggered_by, ts.windows)
+    run = open_run(settings, triggered_by, ts.windows, target)
     try:
         booster, fit_info = step(fit_model)(settings, ts, run, hpo_trials, hpo_timeout_s)
         model = step(calibrate)(settings, booster, ts)

@@ -13,7 +13,6 @@ import pandas as pd
 from features import (
     build_features,
     feature_specs,
-    label_applications,
     maturity_summary,
 )
 from features.coverage import features_with_data
@@ -21,7 +20,7 @@ from features.registry import FeatureSpec
 from pipelines.core.calendar import Windows, plan_windows, window_of
 from pipelines.core.errors import CreditflowError
 from pipelines.core.settings import Settings
-from pipelines.training.early import bridge_report, early_labels
+from pipelines.training.early import bridge_report, target_labels
 from pipelines.warehouse.book import latest_business_date
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.history import (
@@ -29,6 +28,7 @@ from pipelines.warehouse.history import (
     infer_extra_features,
     load_applications,
     shared_outcomes,
+    target_config,
 )
 
 WINDOW_NAMES = ("train", "early_stopping", "calibration", "oot")
@@ -56,8 +56,9 @@ class TrainingSet:
     dropped: dict[str, str] = field(default_factory=dict)
     # the early-performance target's bridge to the main label (pipelines.training.early)
     bridge: dict[str, Any] = field(default_factory=dict)
-    # the label trained on: "main", or "early" (a challenger that must learn a drift before
-    # 12-month labels exist: windows end at the latest early-matured month)
+    # the label trained on: "main", "early" (a challenger that must learn a drift before
+    # 12-month labels exist: windows end at the latest early-matured month) or "epd" (the
+    # early-payment-default model's own label: windows end at the latest EPD-matured month)
     target: str = "main"
 
     def rows(self) -> dict[str, int]:
@@ -77,8 +78,7 @@ def windows_for(settings: Settings, wh: Warehouse, train_end: date | None = None
                 oot_months: int | None = None, as_of: date | None = None,
                 target: str = "main") -> Windows:
     t = settings.training
-    perf = (settings.features.early.months if target == "early"
-            else settings.features.performance_window_months)
+    perf = target_config(settings, target).performance_window_months
     return plan_windows(as_of or data_as_of(wh), perf,
                         t.train_months, t.early_stopping_months, t.calibration_months,
                         oot_months or t.oot_months, train_end or t.train_end)
@@ -93,9 +93,7 @@ def load_training_set(settings: Settings, wh: Warehouse, windows: Windows,
         raise TrainingError(f"no applications between {windows.train[0]} and {windows.oot[1]}")
     outcomes = shared_outcomes(wh, windows.as_of, feature_config(settings))
     as_of = pd.Timestamp(windows.as_of)
-    labels = (early_labels(settings, wh, apps, as_of) if target == "early" else
-              label_applications(apps, outcomes, as_of,
-                                 settings.features.performance_window_months))
+    labels = target_labels(settings, wh, apps, as_of, target)
     numeric, categorical = infer_extra_features(
         apps[window_of(apps["business_date"], windows) == "train"])
     specs = feature_specs(numeric, categorical, settings.features.allowed_policy_outputs)

@@ -80,6 +80,21 @@ def early_config(settings: Settings) -> FeatureConfig:
                    bad_buckets=bad_buckets(e.bad_bucket))
 
 
+def target_config(settings: Settings, target: str = "main") -> FeatureConfig:
+    """The outcome configuration of a target's label: "main" (``feature_config``), "early"
+    (``early_config``) or "epd", the early-payment-default model's (``settings.epd``: its own
+    window and bad bucket, the same outcome machinery and maturity rules)."""
+    if target == "main":
+        return feature_config(settings)
+    if target == "early":
+        return early_config(settings)
+    if target == "epd":
+        e = settings.epd
+        return replace(feature_config(settings), performance_window_months=e.months,
+                       bad_buckets=bad_buckets(e.bad_bucket))
+    raise HistoryError(f"unknown target {target!r}; one of main, early, epd")
+
+
 def bad_buckets(first: str) -> tuple[str, ...]:
     """The configured bad bucket and every worse one."""
     if first not in schema.DPD_BUCKETS:
