@@ -300,17 +300,20 @@ def train(
     hpo_trials: Annotated[int | None, typer.Option(help="Optuna trials (0: none).")] = None,
     hpo_timeout: Annotated[int | None, typer.Option(help="Optuna budget in seconds.")] = None,
     promote: Annotated[bool, typer.Option(help="Run the promotion flow afterwards.")] = True,
+    family: Annotated[str, typer.Option(
+        help="Model family: pd (the main model) or epd (early payment default).")] = "pd",
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Train a PD model (Prefect flow `training`), register it as challenger, then promote on
-    evidence."""
+    evidence; --family epd trains the early-payment-default model under its own name."""
 
     def action(settings: Settings) -> dict[str, Any]:
         from flows.training import training
 
         return training(train_end=train_end, oot_months=oot_months, hpo_trials=hpo_trials,
-                        hpo_timeout_s=hpo_timeout, promote=promote, triggered_by="cli")
+                        hpo_timeout_s=hpo_timeout, promote=promote, triggered_by="cli",
+                        family=family)
 
     run(action, as_json, debug, flows=True)
 
