@@ -222,6 +222,7 @@ class MonitoringSettings(BaseModel):
     roll_rate_alpha: float = 0.001
     roll_rate_min_loans: int = 100
     roll_rate_baseline_months: int = 6
+    loss_forecast_months: int = Field(default=6, ge=1)  # charge-offs projected this far ahead
     vintage_months: int = 12
     early_delinquency_mob: int = 3
     early_delinquency_bucket: Literal["1-30", "31-60", "61-90", "90+"] = "31-60"

@@ -9,6 +9,8 @@
 - ``drift``: score PSI, feature CSI and the Evidently drift report.
 - ``performance``: performance estimated from calibrated PDs, realised once labels mature.
 - ``portfolio``: roll rates, vintage curves and early delinquency by dealer.
+- ``loss``: the next months' charge-offs projected from the trailing roll rates, and the
+  back-test of the projection made that many months ago.
 - ``conditions``: the alert conditions that hold and their messages; the policy's inputs.
 - ``retrain_rules``: when monitoring asks for a response, and which (by the kind of drift), as
   pure rules.

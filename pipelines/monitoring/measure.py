@@ -31,6 +31,7 @@ from pipelines.monitoring.context import (
     PortfolioFindings,
 )
 from pipelines.monitoring.early import measure_early_target
+from pipelines.monitoring.loss import record_loss_forecast
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.history import feature_config
 from pipelines.warehouse.monitoring import metric_recorded
@@ -329,6 +330,7 @@ def measure_portfolio(ctx: DayContext, rows: MetricRows, wh: Warehouse) -> Portf
                  details={"month": latest.date(), "matrix": json.loads(
                      matrix.round(6).to_json(orient="index"))},
                  window=(latest.date(), (latest + pd.offsets.MonthEnd(1)).date()))
+    record_loss_forecast(ctx.settings, wh, ctx.business_date, rows)  # migration-rate losses
     curves = R.vintage_curves(R.load_vintage_counts(wh, ctx.business_date, cfg.vintage_months),
                               ctx.business_date, ctx.settings.features.performance_window_months)
     for vintage, row in curves.iterrows():

@@ -4,7 +4,9 @@
   the day's gate verdict, the run manifest.
 - ``chunks``: planning a day as id ranges, scoring one chunk (gate, features, PD, points,
   decision, reason codes); pure, so a caller may map chunks in parallel.
-- ``models``: the champion and the shadow challenger, the signature check, cut-offs, policy.
+- ``models``: the champion, the shadow challenger and the EPD family's champion, the signature
+  check, cut-offs, policy.
+- ``combine``: the champion's decisions combined with the EPD model by the configured rules.
 - ``summary``: ``ScoreResult`` and the run's summary as a person reads it.
 
 Its SQL lives in ``pipelines.warehouse.scoring``.

@@ -7,6 +7,7 @@
 - ``tape_cache``: tape-derived reads kept per process while the tape is unchanged.
 - ``monitoring``: monitoring's reads and writes: window scores, metrics, its manifest rows,
   the retrain trigger, tape aggregations (roll rates, vintages, early delinquency).
+- ``forecast``: the loss forecast's reads: open loans by bucket, a cohort's later charge-offs.
 - ``alerts``: the ``alerts`` table: claim, re-claim, cool-down look-back, delivery count.
 - ``scoring``: the scoring run's lock, manifest, the date's application ids and scores.
 - ``promotion``: the ``promotion_audit`` trail (intent, completion, settling) and the shadow
