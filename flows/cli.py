@@ -87,7 +87,7 @@ def ingest(
     business_date: Annotated[date | None, date_option(
         help="The batch's business date (default: its latest date, at most today). A "
              "repayment tape's rows are known from this date (default: their month end plus "
-             "features.tape_lag_days).")] = None,
+             "the configured tape lag).")] = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:

@@ -87,7 +87,9 @@ def reason_texts(codes: np.ndarray, texts: Mapping[str, str]) -> np.ndarray:
     return lookup(codes) if codes.size else codes.astype(object)
 
 
-def _timed(booster: xgb.Booster, X: pd.DataFrame, approx: bool) -> tuple[np.ndarray, float]:
+def timed_contributions(booster: xgb.Booster, X: pd.DataFrame,
+                        approx: bool) -> tuple[np.ndarray, float]:
+    """Contributions and the seconds they took."""
     t0 = time.perf_counter()
     out = contributions(booster, X, approx)
     return out, time.perf_counter() - t0
@@ -107,8 +109,10 @@ def agreement_stats(exact: np.ndarray, approx: np.ndarray, feature_names: list[s
     }
 
 
-def reason_agreement(booster: xgb.Booster, X: pd.DataFrame, k: int) -> dict[str, float]:
-    """How far approximate top-k reasons can stand in for exact ones, on these rows.
+def reason_agreement(booster: xgb.Booster, X: pd.DataFrame, k: int,
+                     exact: tuple[np.ndarray, float] | None = None) -> dict[str, float]:
+    """How far approximate top-k reasons can stand in for exact ones, on these rows (``exact``:
+    their exact contributions and seconds, when the caller has them already).
 
     topk_set_agreement: share of rows whose approximate top-k SET equals the exact one (order
     ignored, missing slots included); topk_ordered_agreement: same, order included;
@@ -117,9 +121,9 @@ def reason_agreement(booster: xgb.Booster, X: pd.DataFrame, k: int) -> dict[str,
     """
     if len(X) == 0:
         raise ValueError("reason_agreement needs at least one row")
-    exact, t_exact = _timed(booster, X, approx=False)
-    approx, t_approx = _timed(booster, X, approx=True)
-    out = agreement_stats(exact, approx, list(X.columns), k)
+    exact_values, t_exact = exact or timed_contributions(booster, X, approx=False)
+    approx, t_approx = timed_contributions(booster, X, approx=True)
+    out = agreement_stats(exact_values, approx, list(X.columns), k)
     per_1000 = 1000.0 / len(X) * 1000.0
     out["exact_ms_per_1000"] = t_exact * per_1000
     out["approx_ms_per_1000"] = t_approx * per_1000

@@ -5,7 +5,7 @@ path, or its URL when ``reports.base_url`` says where the reports folder is serv
 - ``reports/risk/week-<ISO year>-W<week>.html`` and ``reports/risk/month-<YYYY-MM>.html``: the
   periodic risk reports (Monday to Sunday weeks, calendar months);
 - ``reports/drift/``, ``reports/validation/``: Evidently drift reports, GX Data Docs;
-- ``reports/workspace/``: the Evidently workspace (``evidently ui``).
+- ``reports/workspace/``: the Evidently workspace (``evidently ui --host 127.0.0.1``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The Evidently workspace in the home: one project, one snapshot per monitored business date,
-and the project's dashboard of panels over time; ``evidently ui --workspace <this folder>`` on
-loopback opens it.
+and the project's dashboard of panels over time; on loopback,
+``evidently ui --workspace <this folder> --host 127.0.0.1`` opens it.
 
 A day's snapshot is an Evidently 0.7 ``Report`` run on the same seeded samples the drift report
 uses: the drifted share over the monitored features (``DriftedColumnsCount``), per-feature drift

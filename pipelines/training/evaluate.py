@@ -23,7 +23,7 @@ from models.fit import check_monotone
 from models.metrics import approval_stats, credit_metrics, decile_table, ece, psi
 from models.pd_model import PDModel
 from models.ranges import out_of_range
-from models.reasons import contributions, reason_agreement
+from models.reasons import reason_agreement, timed_contributions
 from models.scaling import cutoff_for_approval_rate, decide_by_score, pd_to_score
 from pipelines.core.settings import Settings
 from pipelines.training.trainset import TrainingSet
@@ -99,7 +99,9 @@ def _scores(settings: Settings, pd_: np.ndarray) -> np.ndarray:
 def evaluate(settings: Settings, model: PDModel, ts: TrainingSet) -> Evaluation:
     X_oot, y_oot = ts.X["oot"], ts.y["oot"]
     cut = derive_cutoffs(settings, model, ts)
-    raw_oot, pd_oot = model.raw_proba(X_oot), model.predict_pd(X_oot)
+    raw_oot = model.raw_proba(X_oot)
+    pd_oot = model.calibrator.transform(raw_oot)
+    everyone_oot = through_the_door(ts, "oot", model)
     pd_train = model.predict_pd(ts.X["train"])
     score_oot, score_train = _scores(settings, pd_oot), _scores(settings, pd_train)
     baseline = fit_baseline(ts.X["train"], ts.y["train"], settings.seed)
@@ -107,8 +109,8 @@ def evaluate(settings: Settings, model: PDModel, ts: TrainingSet) -> Evaluation:
     metrics = {
         "oot": {**_booked(credit_metrics(y_oot, pd_oot, score_oot, cut["approve_at"],
                                          cut["decline_below"])),
-                **approval_stats(None, _scores(settings, model.predict_pd(
-                    through_the_door(ts, "oot", model))), cut["approve_at"], cut["decline_below"])},
+                **approval_stats(None, _scores(settings, model.predict_pd(everyone_oot)),
+                                 cut["approve_at"], cut["decline_below"])},
         "oot baseline": credit_metrics(y_oot, pd_base),
         "train (in-sample)": credit_metrics(ts.y["train"], pd_train),
     }
@@ -118,19 +120,19 @@ def evaluate(settings: Settings, model: PDModel, ts: TrainingSet) -> Evaluation:
     calibration = {"method": model.calibrator.method, "n_fit": len(ts.X["calibration"]),
                    "ece_before": ece(y_oot, raw_oot), "ece_after": ece(y_oot, pd_oot)}
     sample = X_oot.sample(min(len(X_oot), REASON_SAMPLE_ROWS), random_state=settings.seed)
-    reasons = reason_agreement(model.booster, sample, settings.scoring.reason_codes)
+    exact = timed_contributions(model.booster, sample, approx=False)  # the plot's too
+    reasons = reason_agreement(model.booster, sample, settings.scoring.reason_codes, exact)
     reasons["exact_used_for_adverse_action"] = float(settings.scoring.exact_contributions)
     ev = Evaluation(metrics=metrics, cutoffs=cut, calibration=calibration, reason_codes=reasons,
                     monotone=check_monotone(model.booster, X_oot, model.monotone,
                                             seed=settings.seed))
-    ev.ranges = out_of_range(ts.X["train"], through_the_door(ts, "oot", model),
-                             model.feature_names)
+    ev.ranges = out_of_range(ts.X["train"], everyone_oot, model.feature_names)
     ev.fairness = oot_fairness(settings, model, ts, cut)
     ev.tables = {"tables/deciles_oot.csv": decile_table(y_oot, pd_oot),
                  "tables/deciles_train_in_sample.csv": decile_table(ts.y["train"], pd_train),
                  "tables/out_of_range_oot.csv": ev.ranges,
                  "tables/fair_lending_oot.csv": ev.fairness}
-    ev.figures = _figures(model, y_oot, raw_oot, pd_oot, pd_base, score_oot, cut, sample,
+    ev.figures = _figures(model, y_oot, raw_oot, pd_oot, pd_base, score_oot, cut, exact[0],
                           ev.tables["tables/deciles_oot.csv"])
     return ev
 
@@ -156,8 +158,7 @@ def oot_fairness(settings: Settings, model: PDModel, ts: TrainingSet,
 
 def _figures(model: PDModel, y: np.ndarray, raw: np.ndarray, pd_: np.ndarray,
              pd_base: np.ndarray, score: np.ndarray, cut: dict[str, float],
-             sample: pd.DataFrame, deciles: pd.DataFrame) -> dict[str, Figure]:
-    contribs = contributions(model.booster, sample, approx=False)
+             contribs: np.ndarray, deciles: pd.DataFrame) -> dict[str, Figure]:
     return {
         "plots/roc_oot.png": plots.roc_figure(y, {"xgboost": pd_, "logistic baseline": pd_base},
                                               title="ROC (out-of-time)"),

@@ -49,8 +49,8 @@ def provided_columns(frame: pd.DataFrame, suite: Suite) -> list[str]:
 
 def missing_declared(frame: pd.DataFrame, contract: Contract) -> list[str]:
     """A batch-level failure per declared column absent from the batch."""
-    return [f"column '{name}' is missing: the book's data contract declares it (first brought "
-            f"by batch {batch})" for name, batch in contract.declared.items()
+    return [f"expect_column_to_exist(column={name}): failed [the book's data contract declares "
+            f"it, first brought by batch {batch}]" for name, batch in contract.declared.items()
             if name not in frame.columns]
 
 

@@ -1,6 +1,6 @@
 """The whole loop on books that are not shaped like the simulator (issue 18): files with a
 lender's own column names, formats and words, loaded through their mappings only, then the
-first model, a backfill of the last two weeks, monitoring, a triggered retrain and its
+first model, a backfill of the last week, monitoring, a triggered retrain and its
 promotion, through the same Prefect flows a deployment runs.
 
 - ``auto``: an auto lender's dozen columns (``28-Feb-24 10:00`` timestamps, ``$1,234.00``
@@ -29,9 +29,9 @@ from tests.books import AUTO_EXTRAS, NON_AUTO_EXTRAS, auto_book, ingest_book, no
 pytestmark = pytest.mark.slow
 
 START, END = date(2022, 1, 1), date(2024, 12, 31)
-WINDOW_DAYS = 14
-ENV = {  # a small book: a one-year training window, a short fit, a two-week monitoring window
-    "TRAINING__TRAIN_MONTHS": "12", "TRAINING__N_ESTIMATORS": "200",
+WINDOW_DAYS = 7
+ENV = {  # a small book: a one-year training window, a short fit, a one-week monitoring window
+    "TRAINING__TRAIN_MONTHS": "12", "TRAINING__N_ESTIMATORS": "120",
     "TRAINING__EARLY_STOPPING_ROUNDS": "20", "MONITORING__WINDOW_DAYS": str(WINDOW_DAYS),
     "MONITORING__MIN_WINDOW_ROWS": "50",
     # a window of this book holds 50-80 bads: its realised bad rate alone moves by +-25%
@@ -90,7 +90,7 @@ def test_a_lender_book_runs_the_whole_loop(shape: str, lender_home: Settings, tm
     if shape == "non_auto":  # only the lender's own columns have data
         assert set(features) == set(extras) and set(dropped) >= VEHICLE_DEALER_BUREAU
 
-    # a backfill of the last two weeks: every application of every day scored
+    # a backfill of the last week: every application of every day scored
     days = scoring_backfill(END - timedelta(days=WINDOW_DAYS - 1), END)
     assert [d["status"] for d in days] == ["completed"] * WINDOW_DAYS
     scored = wh.read("scores", where="business_date >= :d AND role = 'champion'",

@@ -113,7 +113,7 @@ def test_scan_catches_a_command_without_loopback() -> None:
 def test_commands_the_demo_prints_bind_loopback(home: Path) -> None:
     printed = where_to_look(Settings())
     servers = {k: v for k, v in printed.items() if ANY_SERVER.search(v)}
-    assert set(servers) == {"mlflow_ui", "prefect_ui"}
+    assert set(servers) == {"mlflow_ui", "prefect_ui", "evidently_ui"}
     for key, command in servers.items():
         words = shlex.split(command)
         assert words[words.index("--host") + 1] == "127.0.0.1", (key, command)

@@ -38,9 +38,9 @@ def test_a_declared_column_that_goes_missing_rejects_the_batch(settings: Setting
                                              term_months=60), "b1")
     assert load_contract(sqlite_wh, "applications").declared == {
         **KEYS_BY_B1, "annual_income": "b1", "term_months": "b1"}
-    with pytest.raises(BatchRejected, match=r"column 'annual_income' is missing: the book's "
-                                            r"data contract declares it \(first brought by "
-                                            r"batch b1\)"):
+    with pytest.raises(BatchRejected, match=r"expect_column_to_exist\(column=annual_income\): "
+                                            r"failed \[the book's data contract declares it, "
+                                            r"first brought by batch b1\]"):
         ingest(settings, sqlite_wh, applications("2024-03-04", term_months=60), "b2")
     assert sqlite_wh.count("applications") == 20  # nothing of the rejected batch
 
