@@ -157,7 +157,33 @@ def _roll_rates(latest: pd.DataFrame) -> Section:
     body = figure_img(plots.roll_rate_heatmap(matrix, f"Roll rates from {d.get('month')}"),
                       "Heatmap of the share of loans moving between delinquency buckets")
     return Section("roll-rates", "Roll rates", body + table(
-        shown, {"forward roll rate": ".2%"}, [f"band-{b}" for b in shown["band"]]))
+        shown, {"forward roll rate": ".2%"}, [f"band-{b}" for b in shown["band"]])
+        + _loss_forecast(latest))
+
+
+def _loss_forecast(latest: pd.DataFrame) -> str:
+    """The charge-offs projected from the roll rates (``pipelines.monitoring.loss``) and the
+    back-test of the projection made as many months before, month by month."""
+    fc = latest[latest["metric"] == "loss_forecast_charge_offs"]
+    bt = latest[latest["metric"] == "loss_backtest_ratio"]
+    if fc.empty or bt.empty:
+        return ""
+    f, b = _details(fc.iloc[0]), _details(bt.iloc[0])
+    months = range(1, len(f["per_month"]) + 1)
+    frame = pd.DataFrame({"month ahead": list(months), "projected now": f["per_month"],
+                          f"projected on {b['made_on']}": b["forecast"],
+                          "charged off since": b["actual"]})
+    head = (f"<h3>Loss forecast from the roll rates</h3><p>{f['open_loans']:,} open loans: "
+            f"{fc.iloc[0]['value']:,.0f} charge-offs expected over {len(months)} months "
+            f"({f['rate']:.2%}). Back-test: the projection made on {esc(str(b['made_on']))} "
+            f"for its {b['open_loans']:,} open loans against what they did "
+            f"(projected / actual {_ratio(bt.iloc[0]['value'])}).</p>")
+    return head + table(frame, {"projected now": ".1f",
+                                f"projected on {b['made_on']}": ".1f"})
+
+
+def _ratio(value: float | None) -> str:
+    return "n/a: nothing charged off" if value is None or pd.isna(value) else f"{value:.2f}"
 
 
 def _vintages(latest: pd.DataFrame) -> Section:

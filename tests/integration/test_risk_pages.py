@@ -101,6 +101,7 @@ def test_report_sections_alert_links_and_mlflow_tag(pages: tuple[Settings, dict]
     stored = made["wh"].read("alerts", "business_date = :d", {"d": DAY})
     assert stored["message"].str.contains(url, regex=False).all()
     assert "score_psi" in html and "retraining" in html  # the alert and the response
+    assert "Loss forecast from the roll rates" in html and "charged off since" in html
     run = run_info(s.tracking_uri, result.mlflow_run_id)
     assert run["tags"]["creditflow.page"] == url
     index = index_path(s).read_text()
