@@ -53,7 +53,7 @@ def current_reference(settings: Settings, wh: Warehouse, version: str, logged: p
     found = store.latest_decision(wh, KIND, ACCEPTED, version, day)
     if found is None:
         return logged, "training window"
-    path = Path(found["details"]["path"])
+    path = settings.home / found["details"]["path"]  # relative: the home may be moved
     window = found["details"]["window"]
     return pd.read_parquet(path), f"reset on {found['business_date']} to {window}"
 
@@ -94,7 +94,8 @@ def accept_reference_reset(settings: Settings, wh: Warehouse, champion: Champion
         old = champion.reference["score"].to_numpy(dtype=float)
         target = float(np.mean(decide_by_score(old, approve_at, decline_below) == "approve"))
     trigger = store.latest_decision(wh, "retrain_trigger", "triggered", champion.version, day)
-    details = {"window": f"{start}..{day}", "rows": len(ref), "path": str(path),
+    details = {"window": f"{start}..{day}", "rows": len(ref),
+               "path": str(path.relative_to(settings.home)),
                "reviewer": reviewer, "answers": trigger["run_id"] if trigger else None,
                "cutoff_check": None if target is None else cutoff_check(
                    settings, ref["score"].to_numpy(), approve_at, decline_below, target)}
