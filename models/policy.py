@@ -17,7 +17,7 @@ import pandas as pd
 from models.pd_model import PDModel
 from models.reason_table import ReasonTable
 from models.reasons import reason_texts, top_codes, top_reasons
-from models.scaling import APPROVE, decide_by_score, pd_to_score
+from models.scaling import APPROVE, DECLINE, decide_by_score, pd_to_score
 
 REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
 REASON_TEXT_COLUMNS = ("reason_text_1", "reason_text_2", "reason_text_3")
@@ -69,7 +69,7 @@ def reason_columns(model: PDModel, X: pd.DataFrame, decision: np.ndarray,
     k = min(policy.reason_codes, len(REASON_COLUMNS))
     if k < 1 or not len(need):
         return codes, texts
-    contribs = model.contributions(X.iloc[need], approx=not policy.exact_contributions)
+    contribs = _contributions(model, X.iloc[need], decision[need], policy.exact_contributions)
     if policy.reason_table:
         table = ReasonTable.from_rows(policy.reason_table)
         top, lookup = top_codes(contribs, model.feature_names, table, k), table.texts()
@@ -78,6 +78,21 @@ def reason_columns(model: PDModel, X: pd.DataFrame, decision: np.ndarray,
     codes[need, :k] = top
     texts[need, :k] = reason_texts(top, lookup)
     return codes, texts
+
+
+def _contributions(model: PDModel, X: pd.DataFrame, decision: np.ndarray,
+                   exact: bool) -> np.ndarray:
+    """Exact contributions (``exact``) where an adverse-action notice is owed, i.e. for a
+    decline; the fast approximation for a referral, whose reasons guide the reviewer and are
+    no notice. Exact ones cost about 0.13 ms a row, 20-50x the approximation."""
+    declined = decision == DECLINE
+    if not exact or not declined.any():
+        return model.contributions(X, approx=not exact)
+    out = np.empty((len(X), len(model.feature_names) + 1))
+    out[declined] = model.contributions(X[declined], approx=False)
+    if (~declined).any():
+        out[~declined] = model.contributions(X[~declined], approx=True)
+    return out
 
 
 def score_rows(model: PDModel, X: pd.DataFrame, policy: ScoringPolicy) -> pd.DataFrame:

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from models.fit import fit_booster
+from models.pd_model import PDModel
+from models.policy import ScoringPolicy, score_rows
 from models.reasons import contributions, reason_agreement, reason_texts, top_reasons
 
-from .conftest import MONOTONE, PARAMS, REASONS
+from .conftest import MONOTONE, PARAMS, REASONS, Book
 
 
 @pytest.mark.parametrize("approx", [False, True])
@@ -83,3 +85,21 @@ def test_approximate_equals_exact_for_additive_model(book):
     approx = contributions(stumps, book.X_test, approx=True)
     assert np.allclose(exact, approx, atol=1e-5)
     assert reason_agreement(stumps, book.X_test, k=3)["topk_set_agreement"] == 1.0
+
+
+def test_exact_contributions_only_where_a_notice_is_owed(pd_model: PDModel, book: Book) -> None:
+    """A decline's reasons come from exact contributions, a referral's from the approximation:
+    exact ones cost 20-50x more and only a decline is owed an adverse-action notice."""
+    X = book.X_test
+    policy = ScoringPolicy(base_score=600.0, base_odds=50.0, pdo=20.0, approve_at=600.0,
+                           decline_below=560.0, exact_contributions=True)
+    rows = score_rows(pd_model, X, policy)
+    names = pd_model.feature_names
+    for decision, approx in (("decline", False), ("review", True)):
+        picked = (rows["decision"] == decision).to_numpy()
+        assert picked.sum() > 20, decision  # both kinds present in the sample
+        want = top_reasons(pd_model.contributions(X[picked], approx=approx), names, 3)
+        other = top_reasons(pd_model.contributions(X[picked], approx=not approx), names, 3)
+        got = rows.loc[picked, ["reason_1", "reason_2", "reason_3"]].to_numpy()
+        assert (got == want).all(), decision
+        assert not (got == other).all(), decision  # the two methods do differ on these rows
