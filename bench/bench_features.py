@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
 from datetime import date
 
 import pandas as pd
+from timing import best_of  # bench/timing.py, beside this script
 
 from features import FeatureConfig, build_features, feature_specs
 from pipelines.simulation.simulate import simulate_book
@@ -28,13 +28,6 @@ from pipelines.warehouse.history import business_day_end, outcomes_from_frames
 START, END = date(2022, 1, 1), date(2025, 6, 30)
 
 
-def best_of(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def bare_ratios(apps: pd.DataFrame) -> pd.DataFrame:

@@ -11,22 +11,12 @@ second (every value distinct), both with two-digit years.
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from timing import best_of  # bench/timing.py, beside this script
 
 from pipelines.ingest.formats import DateFormat, NumberFormat, WordsFormat
-
-
-def best_of(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def columns(n: int) -> dict[str, tuple[pd.Series, pd.Series]]:

@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import date
 
 import numpy as np
 import pandas as pd
+from timing import best_of  # bench/timing.py, beside this script
 
 from pipelines.core.settings import Settings
 from pipelines.simulation.simulate import simulate_book
@@ -37,13 +37,6 @@ RANGES = {"applicant_age": (18, 100), "annual_income": (0, 1e7), "employment_yea
           "revolving_utilization": (0, 10)}
 
 
-def best_of(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def bare_checks(df: pd.DataFrame) -> tuple[np.ndarray, dict[str, float]]:
