@@ -33,3 +33,9 @@ def holdout_mask(application_ids: ArrayLike, decisions: ArrayLike, share: float,
     if share == 0.0 or not below.any():
         return np.zeros(below.shape, dtype=bool)
     return below & (holdout_draw(application_ids, key) < share)
+
+
+def holdout_flags(values: pd.Series) -> pd.Series:
+    """A stored ``holdout`` column as booleans (NULL, as on rows scored before the holdout
+    existed, and an absent loan's NaN are False)."""
+    return pd.to_numeric(values, errors="coerce").fillna(0).astype(bool)

@@ -21,6 +21,7 @@ from scipy.stats import binom
 
 from models import metrics as M
 from models.bridge import BridgeError, TargetBridge
+from models.holdout import holdout_flags
 from pipelines.core.settings import Settings
 from pipelines.monitoring.context import ALERT, OK, DayContext, MetricRows
 from pipelines.monitoring.performance import mature_vintages
@@ -71,7 +72,7 @@ def _vintage_row(vintage: str, g: pd.DataFrame, bridge: TargetBridge) -> dict:
     else:
         expected, source = bridge.early_rate, "bridge vintages"
     rate = bads / n
-    held = g["holdout"].fillna(0).astype(bool)  # the policy holdout's loans, below the cut-off
+    held = holdout_flags(g["holdout"])  # the policy holdout's loans, below the cut-off
     return {"holdout_n": int(held.sum()),
             "holdout_bad_rate": float(g.loc[held, "bad"].mean()) if held.any() else float("nan"),
             "vintage": vintage, "n": n, "bads": bads, "bad_rate": rate, "expected": expected,

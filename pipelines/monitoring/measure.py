@@ -17,6 +17,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from models.holdout import holdout_flags
 from pipelines.core.settings import Settings
 from pipelines.monitoring import drift as D
 from pipelines.monitoring import performance as P
@@ -121,7 +122,7 @@ def _score_drift(ctx: DayContext, rows: MetricRows, scores: pd.DataFrame,
              details={"mean_score": means[0], "reference_mean_score": means[1], **note})
     for decision, share in scores["decision"].value_counts(normalize=True).items():
         rows.add(f"decision_rate.{decision}", float(share))
-    held = scores["holdout"].fillna(0).astype(bool) if "holdout" in scores else None
+    held = holdout_flags(scores["holdout"]) if "holdout" in scores else None
     if held is not None and held.any():  # the policy holdout (models.holdout)
         rows.add("holdout_approved", float(held.sum()),
                  details={"share_of_scored": float(held.mean()),
@@ -266,7 +267,7 @@ def _auto_approved(rows: MetricRows, frame: pd.DataFrame) -> None:
     pooled: the lender's question of whether automation keeps its losses low. The policy
     holdout's approvals (below the cut-off) are not the policy's: their bad rate is its own
     row, ``holdout_bad_rate``."""
-    held = frame["holdout"].fillna(0).astype(bool) if "holdout" in frame else \
+    held = holdout_flags(frame["holdout"]) if "holdout" in frame else \
         pd.Series(False, index=frame.index)
     if held.any():
         rows.add("holdout_bad_rate", float(frame.loc[held, "bad"].mean()),

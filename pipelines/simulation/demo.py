@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from models.holdout import holdout_flags
 from pipelines.core.errors import CreditflowError
 from pipelines.core.privacy import DEFAULT_SALT
 from pipelines.core.settings import Settings, reveal
@@ -226,7 +227,7 @@ def weekly_table(wh: Warehouse, plan: DemoPlan) -> pd.DataFrame:
             "mean_pd": round(float(group["pd"].mean()), 4),
             "score_psi": round(float(week_psi.max()), 3) if len(week_psi) else None,
             "alerts": int((week_alerts["suppressed"] == 0).sum()),
-            "holdout": int(group["holdout"].fillna(0).sum()),  # approved below the cut-off
+            "holdout": int(holdout_flags(group["holdout"]).sum()),  # approved below the cut-off
             "champion": ",".join(sorted(group["model_version"].astype(str).unique())),
             "response": _responses(responses[responses["week"] == start]),
         })
