@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+_TIE_BREAK = 1e-9
+
 
 class BridgeError(ValueError):
     """The bridge cannot be measured (no early bad or no early good, or no separation)."""
@@ -44,9 +46,13 @@ class TargetBridge:
         return self.final_if_early_bad * p + self.final_if_early_good * (1.0 - p)
 
     def to_early(self, p_final: ArrayLike) -> np.ndarray:
-        """Main-scale PDs on the early label's scale (clipped to [0, 1]): the inverse map."""
+        """Main-scale PDs on the early label's scale: the inverse map, clipped to [0, 1] and
+        kept strictly increasing (a part in 1e9 of the PD itself is added), so PDs below the
+        early goods' late-default rate do not tie at 0: the ranking, and so AUC and KS, stay
+        the model's own."""
         a, b = self.final_if_early_bad, self.final_if_early_good
-        return np.clip((np.asarray(p_final, dtype=float) - b) / (a - b), 0.0, 1.0)
+        p = np.asarray(p_final, dtype=float)
+        return np.clip((p - b) / (a - b), 0.0, 1.0) * (1.0 - _TIE_BREAK) + _TIE_BREAK * p
 
     def as_dict(self) -> dict[str, float]:
         return {**asdict(self), "early_rate": self.early_rate, "final_rate": self.final_rate}

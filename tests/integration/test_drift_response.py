@@ -57,6 +57,8 @@ def test_a_recalibration_challenger_improves_calibration_on_the_post_shift_windo
     # and the record says so
     assert decision.window["target"] == "early" and "61-90" in decision.window["label"]
     assert decision.window["start"] == windows["judged"][0].isoformat()
+    auc = decision.metrics["auc"]  # the champion's booster: the same ranking on the same rows
+    assert auc["challenger"]["value"] == pytest.approx(auc["champion"]["value"], abs=1e-12)
     ece = decision.metrics["ece"]
     assert ece["challenger"]["value"] < ece["champion"]["value"]
     mean_pd = decision.metrics["mean_pd"]
