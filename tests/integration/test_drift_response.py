@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.registry import version_info
+from models.registry import load_pd_model, version_info
 from pipelines.champion import current_champion
+from pipelines.core.calendar import latest_matured_month_end
 from pipelines.core.settings import Settings
 from pipelines.monitoring.day import monitor_day
 from pipelines.monitoring.reference import accept_reference_reset, pending_reset
@@ -20,6 +21,7 @@ from pipelines.promotion.apply import apply_decision
 from pipelines.promotion.decide import decide
 from pipelines.scoring.run import score_day
 from pipelines.training.recalibrate import recalibration_challenger, recalibration_windows
+from pipelines.training.train import train_model
 from pipelines.training.trainset import data_as_of
 from pipelines.warehouse.engine import Warehouse
 
@@ -105,3 +107,24 @@ def test_an_accepted_reference_reset_settles_a_population_shift(
     settled = after.metrics.set_index("metric").loc["score_psi"]
     assert settled["band"] == "stable" and settled["value"] < 0.01
     assert not pd.isna(psi["value"]) and settled["value"] < psi["value"]
+
+
+def test_an_early_target_challenger_trains_on_windows_past_the_main_label(
+        trained_home: Path) -> None:
+    """Concept drift's response: the windows end at the latest early-matured month (six months
+    later than the main label allows), the label is the early one, the PD bridged to 12 months,
+    and promotion judges it on the early window."""
+    s = Settings()
+    wh = Warehouse.from_settings(s)
+    as_of = data_as_of(wh)
+    result = train_model(s, wh, triggered_by="test: concept drift", target="early")
+    assert result.windows["oot"].endswith(
+        latest_matured_month_end(as_of, s.features.early.months).isoformat())
+    info = version_info(s.tracking_uri, s.training.registered_model_name, result.version)
+    assert info["tags"]["target"] == "early"
+    model = load_pd_model(s.tracking_uri, s.training.registered_model_name,
+                          version=result.version)
+    assert model.calibrator.bridge is not None  # an early-bad probability on the 12-month scale
+    decision = decide(s, wh, "test", result.version)
+    assert decision.window["target"] == "early"
+    assert decision.window["end"] == result.windows["oot"].split("..")[1]
