@@ -22,6 +22,7 @@ from flows.common import flow_settings
 from flows.monitoring import load_champion, monitor, start_retraining
 from flows.report import write_pages
 from flows.training import training
+from pipelines.core.errors import CreditflowError
 from pipelines.core.settings import Settings
 from pipelines.monitoring.measure import _reference_scores as reference_scores
 from pipelines.monitoring.pages import index_path
@@ -75,6 +76,7 @@ def demo(days: int = 120, per_day: int = 400, scenario: str = "used_car_mix",
     loaded = load_history(wh, book, plan)
     logger.warning("history loaded: %s (%.0f s)", loaded, time.perf_counter() - t0)
     first = training(triggered_by="demo: first model")
+    first["epd"] = first_epd_model()
     champion = load_champion(settings)
     retrainings: list[dict[str, Any]] = []
     with _bar(progress) as bar:
@@ -97,9 +99,19 @@ def demo(days: int = 120, per_day: int = 400, scenario: str = "used_car_mix",
     return _finish(settings, wh, plan, first, retrainings, time.perf_counter() - t0)
 
 
+def first_epd_model() -> dict[str, Any]:
+    """The early-payment-default family's first model, trained and promoted like the PD
+    model's; a book too young or too small for its label leaves the PD deciding alone."""
+    try:
+        return training(triggered_by="demo: first EPD model", family="epd")
+    except CreditflowError as exc:
+        get_run_logger().warning("no EPD model: %s", exc)
+        return {"error": str(exc)}
+
+
 def _finish(settings: Settings, wh: Warehouse, plan: DemoPlan, first: dict[str, Any],
             retrainings: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
-    table = demo_weekly_table(wh, plan)
+    table = demo_weekly_table(wh, plan, tuple(r.reason for r in settings.epd.rules))
     create_table_artifact(table.astype(str).to_dict("records"), key="demo-weeks",
                           description="the demo, week by week")
     summary = {

@@ -201,11 +201,14 @@ def ingest_day(settings: Settings, wh: Warehouse, feed: DayFeed) -> dict[str, An
     return out
 
 
-def weekly_table(wh: Warehouse, plan: DemoPlan) -> pd.DataFrame:
+def weekly_table(wh: Warehouse, plan: DemoPlan,
+                 epd_reasons: tuple[str, ...] = ()) -> pd.DataFrame:
     """One row per simulated week: volume, approval rate, share decided automatically (approved
     or declined, no manual review), review queue per business day, mean PD, score PSI, alerts and
     the champion version that scored it — the story of the demo in numbers. (The bad rate of
-    auto-approved loans needs 12 months on book: monitoring reports it per matured vintage.)"""
+    auto-approved loans needs 12 months on book: monitoring reports it per matured vintage.)
+    ``epd_review``: decisions the early-payment-default rules moved (first reason one of
+    ``epd_reasons``, the rules' codes)."""
     scores = champion_day_scores(wh, plan.demo_start, plan.demo_end)
     psi = score_psi_by_day(wh, plan.demo_start, plan.demo_end)
     alerts = alerts_by_day(wh, plan.demo_start, plan.demo_end)
@@ -228,6 +231,7 @@ def weekly_table(wh: Warehouse, plan: DemoPlan) -> pd.DataFrame:
             "score_psi": round(float(week_psi.max()), 3) if len(week_psi) else None,
             "alerts": int((week_alerts["suppressed"] == 0).sum()),
             "holdout": int(holdout_flags(group["holdout"]).sum()),  # approved below the cut-off
+            "epd_review": int(group["reason_1"].isin(epd_reasons).sum()),
             "champion": ",".join(sorted(group["model_version"].astype(str).unique())),
             "response": _responses(responses[responses["week"] == start]),
         })

@@ -56,11 +56,12 @@ def holds_applications(wh: Warehouse) -> bool:
 
 
 def champion_day_scores(wh: Warehouse, start: date, end: date) -> pd.DataFrame:
-    """business_date, pd, decision, model_version and holdout of the champion's scores in
-    [start, end]."""
+    """business_date, pd, decision, model_version, holdout and first reason code of the
+    champion's scores in [start, end]."""
     return wh.read("scores", "role = 'champion' AND business_date BETWEEN :a AND :b",
                    {"a": start, "b": end},
-                   columns=["business_date", "pd", "decision", "model_version", "holdout"])
+                   columns=["business_date", "pd", "decision", "model_version", "holdout",
+                            "reason_1"])
 
 
 def score_psi_by_day(wh: Warehouse, start: date, end: date) -> pd.DataFrame:

@@ -55,7 +55,7 @@ def test_demo_tells_the_story(demo_run: dict) -> None:
 
     # exactly one retraining inside the cool-down, and its promotion decision on record
     assert len(demo_run["retrainings"]) == 1
-    audits = wh.read("promotion_audit")
+    audits = wh.read("promotion_audit", "model_name = :n", {"n": name})
     assert len(audits) == 2  # the first model, then the retrained challenger
     assert audits["decision"].iloc[0] == "promoted"
     assert len(demo_run["weeks"]) == PLAN.days // 7

@@ -19,8 +19,10 @@ def test_the_week_table_shows_the_share_decided_automatically_and_the_review_que
         "application_id": [f"A{i}" for i in range(20)], "model_version": "1",
         "role": "champion", "model_name": "creditflow-pd", "business_date": days,
         "pd": 0.05, "score": 580.0, "decision": decisions, "run_id": "r",
-        "scored_at": datetime(2025, 7, 2)}))
-    week = weekly_table(sqlite_wh, plan).iloc[0]
+        "scored_at": datetime(2025, 7, 2),
+        "reason_1": [("EPD_HIGH" if i in (6, 7) else "R01") for i in range(20)]}))
+    week = weekly_table(sqlite_wh, plan, ("EPD_HIGH",)).iloc[0]
     assert (week["volume"], week["approval_rate"]) == (20, 0.6)
     assert week["auto_decided"] == 0.7  # approved or declined without a person
     assert week["review_per_day"] == 3.0  # six reviews over two business days
+    assert week["epd_review"] == 2  # moved to review by the early-payment-default rule
