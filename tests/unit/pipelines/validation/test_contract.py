@@ -14,7 +14,6 @@ from pipelines.validation.gate import BatchRejected
 from pipelines.validation.quarantine import load_suite
 from pipelines.warehouse.engine import Warehouse
 
-
 KEYS_BY_B1 = dict.fromkeys(("application_id", "application_ts", "business_date"), "b1")
 
 
