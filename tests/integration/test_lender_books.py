@@ -105,14 +105,18 @@ def test_a_lender_book_runs_the_whole_loop(shape: str, lender_home: Settings, tm
     metrics = wh.read("monitoring_metrics", where="business_date = :d", params={"d": END})
     csi = {m.removeprefix("csi.") for m in metrics["metric"] if m.startswith("csi.")}
     assert set(extras) & set(features) <= csi
-    assert out["retrain"] == "triggered"
-    assert out["retraining"]["training"]["version"] == "2"
-    assert out["retraining"]["promotion"]["rules"]  # decided on evidence, recorded
+    assert out["retrain"] == "triggered"  # the drift response, recorded with its kind
+    trigger = wh.read("run_manifest", where="kind = 'retrain_trigger'")
+    assert len(trigger) == 1 and "response" in trigger["details"].iloc[0]
+    # the weekly retraining (the training deployment) on the lender's data, through promotion
+    second = training(triggered_by="test: scheduled retraining")
+    assert second["training"]["version"] == "2" and second["promotion"]["rules"]
     assert wh.count("promotion_audit") == 2
     assert aliases(s.tracking_uri, s.training.registered_model_name)["champion"] in ("1", "2")
 
 
 def artifact(s: Settings, run_id: str, path: str) -> str:
-    from mlflow.artifacts import load_text
+    from mlflow.artifacts import download_artifacts
 
-    return load_text(f"runs:/{run_id}/{path}")
+    local = download_artifacts(run_id=run_id, artifact_path=path, tracking_uri=s.tracking_uri)
+    return Path(local).read_text()

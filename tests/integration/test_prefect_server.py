@@ -22,7 +22,8 @@ from pipelines.core.settings import PROJECT_ROOT
 from pipelines.warehouse.engine import Warehouse
 
 PREFECT = str(Path(sys.executable).with_name("prefect"))
-CRON_DEPLOYMENTS = ("training", "daily-scoring", "daily-monitoring")
+CRON_DEPLOYMENTS = ("training", "daily-scoring", "daily-monitoring", "risk-report",
+                    "epd-training")
 SOURCE_DAY = date(2025, 6, 18)
 pytestmark = pytest.mark.slow
 

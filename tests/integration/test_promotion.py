@@ -274,7 +274,8 @@ def test_clearly_better_challenger_is_promoted_by_the_flow_then_rolled_back(
     assert 0 <= stability["topk_agreement"] <= 1 and stability["k"] == 3
     assert record["window"] == {"start": "2024-04-01", "end": "2024-06-30",
                                 "as_of": "2025-06-30", "months": 3,
-                                "performance_window_months": 12}
+                                "performance_window_months": 12, "target": "main",
+                                "label": "90+ within 12 months on book"}
     assert record["counts"]["labelled"] > 1000 and record["counts"]["bads"] > 50
     for metric in ("auc", "ks", "brier", "ece", "approval_rate"):
         for role in ("champion", "challenger", "difference"):

@@ -180,7 +180,9 @@ def reference() -> pd.DataFrame:
     rng = np.random.default_rng(0)
     return pd.DataFrame({"ltv": rng.normal(1.0, 0.2, 2000),
                          "bureau_score": rng.normal(690, 60, 2000),
-                         "pd": rng.uniform(0.01, 0.1, 2000)})
+                         # PDs spread wider than the day's: the day's estimated AUC, judged
+                         # like for like against the reference's, falls and alerts
+                         "pd": rng.uniform(0.01, 0.5, 2000)})
 
 
 def scored_days(wh: Warehouse, *days: date) -> None:

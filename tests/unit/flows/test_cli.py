@@ -85,5 +85,6 @@ def test_train_options_reach_the_flow_as_parameters(home: Path,
                                  "--no-promote", "--json"])
     assert result.exit_code == 0, result.stderr
     assert seen == {"train_end": None, "oot_months": None, "hpo_trials": 3,
-                    "hpo_timeout_s": 7, "promote": False, "triggered_by": "cli"}
+                    "hpo_timeout_s": 7, "promote": False, "triggered_by": "cli",
+                    "family": "pd"}
     assert "CREDITFLOW_TRAINING__HPO_TIMEOUT_S" not in os.environ
