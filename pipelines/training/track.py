@@ -73,17 +73,19 @@ def git_commit() -> str:
 def run_name(windows: Windows, triggered_by: str, target: str = "main") -> str:
     """What the run is, readable in the runs table: ``pd-train <train end> <trigger>`` (the
     trigger's first word: monitoring, cli, schedule, demo, training ...); ``epd-train`` for
-    the early-payment-default model."""
+    the early-payment-default model, ``roll-train`` for the roll-forward one."""
     trigger = re.split(r"[\s:]", triggered_by.strip(), maxsplit=1)[0] or "manual"
-    kind = "epd" if target == "epd" else "pd"
+    kind = target if target in ("epd", "roll") else "pd"
     return f"{kind}-train {windows.train[1].isoformat()} {trigger}"
 
 
 def open_run(settings: Settings, triggered_by: str, windows: Windows,
              target: str = "main") -> TrackedRun:
     w = {k: f"{a}..{b}" for k, (a, b) in windows.as_dict().items()}
-    kind = "EPD" if target == "epd" else "PD"
-    note = (f"{kind} model trained on applications {w['train']} (early stopping "
+    kind, rows = {"epd": ("EPD", "applications"),
+                  "roll": ("Roll-forward", "open delinquent loans of the month ends")}.get(
+        target, ("PD", "applications"))
+    note = (f"{kind} model trained on {rows} {w['train']} (early stopping "
             f"{w['early_stopping']}, calibration {w['calibration']}), judged out of time on "
             f"{w['oot']}; data as of {windows.as_of}. Triggered by: {triggered_by}. Its OOT "
             "metrics are on its own window: compare models in the promotion experiment, where "

@@ -105,10 +105,22 @@ def load_training_set(settings: Settings, wh: Warehouse, windows: Windows,
         raise TrainingError(f"no feature has data in the training window {windows.train}: "
                             + "; ".join(f"{n}: {why}" for n, why in dropped.items()))
     X_all = X_all[[s.name for s in specs]]
-    bad = labels["bad"].to_numpy()
     ts = TrainingSet(windows=windows, X={}, y={}, specs=specs,
                      population=X_all[which == "train"], maturity=maturity_summary(labels),
                      dropped=dropped, target=target)
+    split_windows(ts, X_all, which, labels)
+    ts.bridge = bridge_report(settings, wh, windows.as_of)
+    return ts
+
+
+def split_windows(ts: TrainingSet, X_all: pd.DataFrame, which: np.ndarray,
+                  labels: pd.DataFrame) -> TrainingSet:
+    """Each window's rows of ``X_all`` (``which``: the window name per row) into ``ts``: every
+    row (``applications``), the labelled ones with their 0/1 label and the counts; ``labels``
+    holds booked, mature and bad (NaN: no label) per row. A window without goods and bads stops
+    training."""
+    bad = labels["bad"].to_numpy()
+    windows = ts.windows
     for name in WINDOW_NAMES:
         in_window = which == name
         keep = in_window & ~np.isnan(bad)
@@ -126,7 +138,6 @@ def load_training_set(settings: Settings, wh: Warehouse, windows: Windows,
             raise TrainingError(f"{name} window {getattr(windows, name)} has "
                                 f"{ts.counts[name]['rows']} labelled rows and "
                                 f"{ts.counts[name]['bads']} bads: it needs goods and bads")
-    ts.bridge = bridge_report(settings, wh, windows.as_of)
     return ts
 
 
@@ -136,10 +147,11 @@ def validate_training_set(settings: Settings, ts: TrainingSet) -> TrainingSet:
     of the window and counted."""
     from pipelines.validation.gate import run_gate
 
+    kind = "roll_features" if ts.target == "roll" else "features"  # loan-month rows: their suite
     for name in WINDOW_NAMES:
         X = ts.X[name]
         frame = X.reset_index()
-        gate = run_gate(frame, "features", f"features-{ts.windows.as_of}-{name}", settings,
+        gate = run_gate(frame, kind, f"{kind}-{ts.windows.as_of}-{name}", settings,
                         business_date=ts.windows.as_of, data_docs=name == "train")
         keep = frame.index.isin(gate.passed.index)
         ts.X[name], ts.y[name] = X[keep], ts.y[name][keep]

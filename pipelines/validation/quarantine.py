@@ -43,7 +43,7 @@ from pipelines.core.text import key_text, record_keys
 from pipelines.core.yaml_input import load_yaml_file
 from pipelines.warehouse import schema
 
-KINDS = ("applications", "loans", "repayments", "features", "scores")
+KINDS = ("applications", "loans", "repayments", "features", "roll_features", "scores")
 TYPES = ("str", "float", "int", "datetime", "date", "category")
 ISSUE_COLUMNS = ["row_number", "rule", "column", "value"]
 QUARANTINE_COLUMNS = ["row_number", "record_key", "rule", "column_name", "value", "payload"]

@@ -53,6 +53,16 @@ def champion_scores_between(wh: Warehouse, start: date, end: date) -> pd.DataFra
                                                      "end": end})
 
 
+def role_scores_between(wh: Warehouse, role: str, start: date, end: date) -> pd.DataFrame:
+    """application_id, business_date, model_version and pd of the scores of one role (e.g. an
+    auxiliary family's, "epd") with business dates in [start, end]."""
+    stmt = text("SELECT application_id, business_date, model_version, pd FROM scores "
+                "WHERE role = :role AND business_date >= :start AND business_date <= :end"
+                ).bindparams(bindparam("start", type_=Date), bindparam("end", type_=Date))
+    with wh.engine.connect() as conn:
+        return pd.read_sql_query(stmt, conn, params={"role": role, "start": start, "end": end})
+
+
 _TOKENS_SQL = text("""
 SELECT a.business_date, COUNT(*), MIN(a.batch_id), MAX(a.batch_id),
        MAX((SELECT MAX(v.validated_at) FROM validation_results AS v

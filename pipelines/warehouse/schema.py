@@ -223,6 +223,24 @@ promotion_audit = Table(
     Column("decided_at", DateTime, nullable=False),
 )
 
+# The monthly collections queue (pipelines.collections.queue): each open delinquent loan of a
+# month end with its roll-forward probability, expected loss and suggested stage; rewritten
+# whole per month end (a rerun leaves the same rows).
+collections_queue = Table(
+    "collections_queue", metadata,
+    Column("month_end", Date, primary_key=True),
+    Column("loan_id", String(64), primary_key=True),
+    Column("queue_rank", Integer, nullable=False),  # 1 = the largest expected loss
+    Column("dpd_bucket", String(16), nullable=False),
+    Column("months_on_book", Integer, nullable=False),
+    Column("balance", Float, nullable=False),
+    Column("roll_probability", Float, nullable=False),
+    Column("expected_loss", Float, nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("model_name", String(128), nullable=False),
+    Column("model_version", String(32), nullable=False),
+)
+
 monitoring_metrics = Table(
     "monitoring_metrics", metadata,
     Column("business_date", Date, primary_key=True),
