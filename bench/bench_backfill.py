@@ -60,7 +60,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from bench_score import TRAIN_BOOK, ensure_champion, maxrss_mb, settings_for
+from bench_score import TRAIN_BOOK, ensure_champion, home_salt, maxrss_mb, settings_for
 from sqlalchemy import create_engine, text
 
 from pipelines.core.home import configure_environment
@@ -186,7 +186,8 @@ def child_warm() -> None:
 
 
 def run_child(home: Path, url: str, *args: str) -> dict[str, Any]:
-    env = os.environ | {"CREDITFLOW_HOME": str(home), "CREDITFLOW_WAREHOUSE_URL": url}
+    env = os.environ | {"CREDITFLOW_HOME": str(home), "CREDITFLOW_WAREHOUSE_URL": url,
+                        "CREDITFLOW_SECURITY__ID_SALT": home_salt(home)}
     out = subprocess.run([sys.executable, __file__, "--home", str(home), *args], env=env,
                          capture_output=True, text=True, cwd=ROOT)
     if out.returncode != 0:

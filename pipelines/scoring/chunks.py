@@ -98,14 +98,15 @@ def plan_chunks(wh: Warehouse, business_date: date, chunk_rows: int) -> tuple[li
         raise ScoringError(f"scoring.chunk_rows must be >= 1, got {chunk_rows}")
     chunks: list[Chunk] = []
     n, first, last = 0, None, None
-    for app_id in application_ids(wh, business_date):
-        if first is None:
-            first = app_id
-        last = app_id
-        n += 1
-        if n % chunk_rows == 0:
-            chunks.append(_chunk(business_date, chunks, first, last, n))
-            first = None
+    for block in application_ids(wh, business_date):
+        for app_id in block:
+            if first is None:
+                first = app_id
+            last = app_id
+            n += 1
+            if n % chunk_rows == 0:
+                chunks.append(_chunk(business_date, chunks, first, last, n))
+                first = None
     if first is not None:
         chunks.append(_chunk(business_date, chunks, first, str(last), n))
     return chunks, n

@@ -9,8 +9,11 @@ CONFLICT`` (a round trip per row is what an executemany costs there).
 
 from __future__ import annotations
 
+import io
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Engine,
+    Float,
     Integer,
     Table,
     create_engine,
@@ -215,6 +219,56 @@ class Warehouse:
             df = pd.read_sql_query(text(sql), conn, params=params or {})
         return _typed(table, df)
 
+    def read_columnar(self, table: Table | str, columns: Sequence[str], where: str,
+                      params: dict[str, Any], order_by: str | None = None) -> pd.DataFrame:
+        """``read`` at the driver's speed, for the big reads (a scoring chunk, a training
+        window): on PostgreSQL with psycopg 3 the rows are ``COPY``-ed out as CSV and parsed
+        by Arrow, column by column, typed from the table; elsewhere the DBAPI cursor's tuples
+        go straight into columns (SQLAlchemy's Row per row and ``read_sql``'s conversions cost
+        more than SQLite's own fetch). ``where`` uses ``:name`` placeholders. Date and timestamp
+        columns come back as datetime64, text as object, numbers as the driver gives them."""
+        table = _table(table)
+        q = self.engine.dialect.identifier_preparer.quote
+        sql = f"SELECT {', '.join(q(c) for c in columns)} FROM {q(table.name)} WHERE {where}"
+        sql += f" ORDER BY {order_by}" if order_by else ""
+        with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            if self.copies:
+                df = _copy_out(raw, table, list(columns), sql, params)
+            elif self.dialect == "sqlite":
+                cursor = raw.cursor()
+                rows = cursor.execute(sql, {k: _sqlite_value(v) for k, v in params.items()})
+                df = pd.DataFrame.from_records(rows.fetchall(), columns=list(columns),
+                                               coerce_float=True)
+                cursor.close()
+            else:  # another driver: SQLAlchemy's typed path
+                df = pd.read_sql_query(text(sql), conn, params=params)
+        return _typed(table, df)
+
+    def stream_column(self, sql: str, params: dict[str, Any],
+                      block_rows: int = 50_000) -> Iterator[list[Any]]:
+        """The first column of a query's rows (``:name`` placeholders), a block at a time from
+        the driver's cursor (server-side on PostgreSQL): memory bounded by the block, and no
+        SQLAlchemy Row per value (streaming a 1M-row day's ids that way cost 1-2 s)."""
+        with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            if self.dialect == "sqlite":
+                cursor = raw.cursor()
+                cursor.execute(sql, {k: _sqlite_value(v) for k, v in params.items()})
+            elif self.copies:
+                cursor = raw.cursor(name="creditflow_stream")
+                cursor.execute(_PLACEHOLDER.sub(r"%(\1)s", sql.replace("%", "%%")), params)
+            else:  # another driver: SQLAlchemy's own streaming
+                result = conn.execution_options(stream_results=True).execute(text(sql), params)
+                for part in result.scalars().partitions(block_rows):
+                    yield list(part)
+                return
+            try:
+                while rows := cursor.fetchmany(block_rows):
+                    yield [r[0] for r in rows]
+            finally:
+                cursor.close()
+
     def read_chunks(self, table: Table | str, where: str | None, params: dict[str, Any] | None,
                     chunk_rows: int, order_by: str) -> Iterator[pd.DataFrame]:
         """Stream a large read in chunks, so memory stays bounded by the chunk size."""
@@ -263,6 +317,48 @@ def _integral(table: Table, df: pd.DataFrame) -> pd.DataFrame:
     floats = [c for c in df.columns if isinstance(table.c[c].type, Integer)
               and pd.api.types.is_float_dtype(df[c])]
     return df.assign(**{c: df[c].round().astype("Int64") for c in floats}) if floats else df
+
+
+def _sqlite_value(value: Any) -> Any:
+    """A parameter as SQLAlchemy stores it on SQLite (dates and times are ISO text)."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _copy_out(raw: Any, table: Table, columns: list[str], sql: str,
+              params: dict[str, Any]) -> pd.DataFrame:
+    """``COPY (sql) TO STDOUT`` as CSV into Arrow, each column typed from the table. In PG's
+    CSV an unquoted empty field is NULL and a quoted one the empty string: Arrow is told so."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    types = {c: _arrow_type(table.c[c].type, pa) for c in columns}
+    buffer = io.BytesIO()
+    query = _PLACEHOLDER.sub(r"%(\1)s", sql.replace("%", "%%"))
+    with raw.cursor() as cursor, cursor.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, "
+                                             "HEADER true)", params) as copy:
+        for block in copy:
+            buffer.write(block)
+    buffer.seek(0)
+    parsed = pacsv.read_csv(buffer, parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                            convert_options=pacsv.ConvertOptions(
+                                column_types=types, null_values=[""],
+                                strings_can_be_null=True, quoted_strings_can_be_null=False))
+    return parsed.to_pandas()
+
+
+_PLACEHOLDER = re.compile(r"(?<![:\w]):(\w+)")  # :name, not a ::cast
+
+
+def _arrow_type(col_type: Any, pa: Any) -> Any:
+    if isinstance(col_type, (Date, DateTime)):
+        return pa.timestamp("us")
+    if isinstance(col_type, (Integer, Float)):
+        return pa.float64()  # NULL-able: pandas holds them as floats anyway
+    return pa.string()
 
 
 def _typed(table: Table, df: pd.DataFrame) -> pd.DataFrame:

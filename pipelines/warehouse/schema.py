@@ -90,7 +90,8 @@ applications = Table(
     Column("known_bad", Integer, nullable=True),  # BYO tapes with a final label already known
     Column("extra", Text, nullable=True),  # JSON of mapped extra feature columns
     Column("batch_id", String(64), nullable=False),
-    Index("ix_applications_business_date", "business_date"),
+    # a scoring chunk: one date's id range, in id order (migration 0006)
+    Index("ix_applications_business_date_id", "business_date", "application_id"),
 )
 
 loans = Table(
