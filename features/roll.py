@@ -33,6 +33,8 @@ DELINQUENT_BUCKETS = tuple(b for b, r in BUCKET_RANK.items() if 0 < r < WORST_RA
 TAPE_COLUMNS = ("loan_id", "as_of_month", "months_on_book", "dpd_bucket", "balance", "status",
                 "known_at")
 LOAN_COLUMNS = ("loan_id", "loan_amount", "term_months", "interest_rate", "monthly_payment")
+# the application's own figures at origination (a book without them leaves their features out)
+APPLICATION_COLUMNS = ("bureau_score", "vehicle_price", "annual_income", "delinquencies_2y")
 KEY_COLUMNS = ("loan_id", "as_of_month")
 TAPE_SOURCES = ("repayments.dpd_bucket", "repayments.as_of_month")
 
@@ -59,6 +61,13 @@ ROLL_FEATURES: tuple[FeatureSpec, ...] = (
     _f("term_months", 0, "term at origination", "loans.term_months"),
     _f("interest_rate", 0, "interest rate at origination", "loans.interest_rate"),
     _f("monthly_payment", 0, "scheduled monthly payment", "loans.monthly_payment"),
+    _f("bureau_score", -1, "bureau score at application", "applications.bureau_score"),
+    _f("ltv", 1, "amount financed over the vehicle price", "loans.loan_amount",
+       "applications.vehicle_price"),
+    _f("pti", 1, "scheduled payment over monthly income", "loans.monthly_payment",
+       "applications.annual_income"),
+    _f("delinquencies_2y", 1, "delinquencies in the two years before application",
+       "applications.delinquencies_2y"),
 )
 FEATURE_NAMES = [s.name for s in ROLL_FEATURES]
 
@@ -129,7 +138,8 @@ def roll_features(tape: pd.DataFrame, loans: pd.DataFrame, month_ends: list[pd.T
     """One row per open delinquent loan and month end of ``month_ends``, indexed by
     ``snapshot_id`` ("loan_id|YYYY-MM-DD"): loan_id, as_of_month and ``FEATURE_NAMES``, from the
     loan's rows of the ``history_months`` month ends up to it known by the month's arrival and
-    its origination terms (``loans``)."""
+    its origination terms (``loans``: ``LOAN_COLUMNS`` and, where the book has them,
+    ``APPLICATION_COLUMNS``)."""
     snap = snapshot_rows(tape, month_ends)
     arrived = arrivals(tape)
     ranked = tape.assign(rank=tape_rank(tape))[["loan_id", "as_of_month", "rank", "balance",
@@ -143,7 +153,9 @@ def roll_features(tape: pd.DataFrame, loans: pd.DataFrame, month_ends: list[pd.T
         past.loc[unseen, ["rank", "balance"]] = np.nan
         lags[k] = past[["rank", "balance"]].set_axis(snap.index)
     ranks = pd.concat([snap["rank"], *(lags[k]["rank"] for k in lags)], axis=1)
-    terms = snap[["loan_id"]].merge(loans[list(LOAN_COLUMNS)], on="loan_id", how="left")
+    columns = [c for c in (*LOAN_COLUMNS, *APPLICATION_COLUMNS) if c in loans.columns]
+    terms = snap[["loan_id"]].merge(loans[columns], on="loan_id", how="left").reindex(
+        columns=["loan_id", *LOAN_COLUMNS[1:], *APPLICATION_COLUMNS])
     terms.index = snap.index
     out = pd.DataFrame({
         "loan_id": snap["loan_id"], "as_of_month": snap["as_of_month"],
@@ -157,8 +169,11 @@ def roll_features(tape: pd.DataFrame, loans: pd.DataFrame, month_ends: list[pd.T
         "balance_share": snap["balance"] / terms["loan_amount"],
         "remaining_term": terms["term_months"] - snap["months_on_book"],
     })
-    for col in LOAN_COLUMNS[1:]:
+    for col in (*LOAN_COLUMNS[1:], "bureau_score", "delinquencies_2y"):
         out[col] = terms[col].astype(float)
+    out["ltv"] = terms["loan_amount"] / terms["vehicle_price"].where(terms["vehicle_price"] > 0)
+    out["pti"] = terms["monthly_payment"] / (terms["annual_income"].where(
+        terms["annual_income"] > 0) / 12)
     out.index = pd.Index(snap["loan_id"].astype(str) + "|"
                          + snap["as_of_month"].dt.strftime("%Y-%m-%d"), name="snapshot_id")
     return out.astype({c: "float64" for c in FEATURE_NAMES})

@@ -31,6 +31,8 @@ from pipelines.warehouse.book import (
     alerts_by_day,
     champion_day_scores,
     holds_applications,
+    metric_by_day,
+    queue_sizes,
     responses_by_day,
     score_psi_by_day,
 )
@@ -208,15 +210,23 @@ def weekly_table(wh: Warehouse, plan: DemoPlan,
     the champion version that scored it — the story of the demo in numbers. (The bad rate of
     auto-approved loans needs 12 months on book: monitoring reports it per matured vintage.)
     ``epd_review``: decisions the early-payment-default rules moved (first reason one of
-    ``epd_reasons``, the rules' codes)."""
+    ``epd_reasons``, the rules' codes); the auxiliary models' figures: ``queue`` (loans in the
+    collections queues built that week), ``roll_auc`` (the roll-forward model's AUC against the
+    next month's tape, latest of the week) and ``epd_psi`` (the EPD score's PSI, largest)."""
     scores = champion_day_scores(wh, plan.demo_start, plan.demo_end)
     psi = score_psi_by_day(wh, plan.demo_start, plan.demo_end)
+    aux = {k: metric_by_day(wh, m, plan.demo_start, plan.demo_end)
+           for k, m in (("roll_auc", "roll_forward_auc"), ("epd_psi", "epd_score_psi"))}
+    queues = queue_sizes(wh, plan.demo_start, plan.demo_end)
     alerts = alerts_by_day(wh, plan.demo_start, plan.demo_end)
     responses = responses_by_day(wh, plan.demo_start, plan.demo_end)
     week = _week_of(plan)
     rows = []
     alerts["week"], psi["week"] = week(alerts["business_date"]), week(psi["business_date"])
     responses["week"] = week(responses["business_date"])
+    queues["week"] = week(pd.to_datetime(queues["month_end"]))
+    for frame in aux.values():
+        frame["week"] = week(pd.to_datetime(frame["business_date"]))
     for start, group in scores.groupby(week(scores["business_date"])):
         week_alerts = alerts[alerts["week"] == start]
         week_psi = psi.loc[psi["week"] == start, "value"]
@@ -232,10 +242,21 @@ def weekly_table(wh: Warehouse, plan: DemoPlan,
             "alerts": int((week_alerts["suppressed"] == 0).sum()),
             "holdout": int(holdout_flags(group["holdout"]).sum()),  # approved below the cut-off
             "epd_review": int(group["reason_1"].isin(epd_reasons).sum()),
+            "queue": int(queues.loc[queues["week"] == start, "loans"].sum()),
+            "roll_auc": _last(aux["roll_auc"], start),
+            "epd_psi": _last(aux["epd_psi"], start, largest=True),
             "champion": ",".join(sorted(group["model_version"].astype(str).unique())),
             "response": _responses(responses[responses["week"] == start]),
         })
     return pd.DataFrame(rows)
+
+
+def _last(metric: pd.DataFrame, week: pd.Timestamp, largest: bool = False) -> float | None:
+    """A week's value of a metric (its latest, or its largest), None when none was recorded."""
+    values = metric.sort_values("business_date").loc[metric["week"] == week, "value"].dropna()
+    if values.empty:
+        return None
+    return round(float(values.max() if largest else values.iloc[-1]), 3)
 
 
 def _responses(rows: pd.DataFrame) -> str:

@@ -110,7 +110,8 @@ def log_datasets(settings: Settings, run: TrackedRun, ts: TrainingSet) -> None:
 
 
 def _label_months(settings: Settings, target: str) -> int:
-    return target_config(settings, target).performance_window_months
+    # the roll-forward label is the next month end's tape row (pipelines.training.rollset)
+    return 1 if target == "roll" else target_config(settings, target).performance_window_months
 
 
 def _params(settings: Settings, ts: TrainingSet, ev: Evaluation,

@@ -66,9 +66,21 @@ def champion_day_scores(wh: Warehouse, start: date, end: date) -> pd.DataFrame:
 
 def score_psi_by_day(wh: Warehouse, start: date, end: date) -> pd.DataFrame:
     """business_date and value of the whole-book score PSI recorded in [start, end]."""
-    return wh.read("monitoring_metrics", "metric = 'score_psi' AND segment = 'all' AND "
-                   "business_date BETWEEN :a AND :b", {"a": start, "b": end},
+    return metric_by_day(wh, "score_psi", start, end)
+
+
+def metric_by_day(wh: Warehouse, metric: str, start: date, end: date) -> pd.DataFrame:
+    """business_date and value of a whole-book monitoring metric recorded in [start, end]."""
+    return wh.read("monitoring_metrics", "metric = :m AND segment = 'all' AND "
+                   "business_date BETWEEN :a AND :b", {"m": metric, "a": start, "b": end},
                    columns=["business_date", "value"])
+
+
+def queue_sizes(wh: Warehouse, start: date, end: date) -> pd.DataFrame:
+    """month_end and loans of the collections queues of month ends in [start, end]."""
+    return wh.read("collections_queue", "month_end BETWEEN :a AND :b", {"a": start, "b": end},
+                   columns=["month_end", "loan_id"]).groupby("month_end", as_index=False).agg(
+        loans=("loan_id", "size"))
 
 
 def alerts_by_day(wh: Warehouse, start: date, end: date) -> pd.DataFrame:

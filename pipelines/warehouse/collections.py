@@ -33,8 +33,10 @@ WHERE r.as_of_month >= :from_month AND r.as_of_month <= :to_month AND {_KNOWN}
   AND r.loan_id IN ({_DELINQUENT})
 """
 _LOANS_SQL = f"""
-SELECT l.loan_id, l.loan_amount, l.term_months, l.interest_rate, l.monthly_payment
-FROM loans AS l WHERE l.loan_id IN ({_DELINQUENT})
+SELECT l.loan_id, l.loan_amount, l.term_months, l.interest_rate, l.monthly_payment,
+       a.bureau_score, a.vehicle_price, a.annual_income, a.delinquencies_2y
+FROM loans AS l LEFT JOIN applications AS a ON a.application_id = l.application_id
+WHERE l.loan_id IN ({_DELINQUENT})
 """
 _QUEUE_MONTHS_SQL = "SELECT DISTINCT month_end FROM collections_queue ORDER BY month_end"
 _QUEUE_SQL = "SELECT * FROM collections_queue WHERE month_end = :month ORDER BY queue_rank"
@@ -51,9 +53,9 @@ def _stmt(sql: str) -> TextClause:
 
 def roll_tape(wh: Warehouse, first: date, last: date, history_months: int, as_of: date,
               lag_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(tape rows, loan terms) of the loans open and delinquent on a month end of
-    [first, last]: their rows from ``history_months - 1`` month ends before ``first`` to the
-    month end after ``last``, known by ``as_of``."""
+    """(tape rows, loan terms and application figures) of the loans open and delinquent on a
+    month end of [first, last]: their rows from ``history_months - 1`` month ends before
+    ``first`` to the month end after ``last``, known by ``as_of``."""
     day = pd.Timestamp(as_of).date()
     params = {"as_of": day, "lag_cut": day - timedelta(days=lag_days), "first": first,
               "last": last, "delinquent": list(DELINQUENT_BUCKETS),
