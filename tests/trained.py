@@ -1,15 +1,20 @@
-"""A small simulated book with a trained champion, built once per session and copied per test
-(copying the folder costs far less than simulating and training again). The fixtures are
-registered for the whole suite in tests/conftest.py (integration and reliability tests use them)."""
+"""A small simulated book with a trained champion, built once per test run and copied per test
+(copying the folder costs far less than simulating and training again). Under pytest-xdist the
+workers share one build: the first to arrive builds it under a file lock in the run's common
+temporary folder, the others wait and copy it (a second build would cost each run about a minute
+of one core). The fixtures are registered for the whole suite in tests/conftest.py (integration
+and reliability tests use them)."""
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from prefect.testing.utilities import prefect_test_harness
 
 from models.registry import move_aliases_atomically, relocate_store
@@ -30,9 +35,24 @@ def small_settings(home: Path, **overrides: object) -> Settings:
                     training={**TRAIN_OVERRIDES, **overrides.pop("training", {})}, **overrides)
 
 
-@pytest.fixture(scope="session")
-def trained_home_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("trained") / "home"
+def shared_build(factory: pytest.TempPathFactory, name: str,
+                 build: Callable[[Path], None]) -> Path:
+    """``<run temp>/<name>/home``, built once by ``build(home)`` for every xdist worker of the
+    run (a single process builds it for itself). Users copy it and never write to it."""
+    base = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder, common to its workers
+    folder = base / name
+    home, done = folder / "home", folder / "built"
+    with FileLock(str(base / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            build(home)
+            done.touch()
+    return home
+
+
+def _build_trained_home(home: Path) -> None:
     settings = small_settings(home)
     configure_environment(settings)
     wh = Warehouse.from_settings(settings)
@@ -42,6 +62,12 @@ def trained_home_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = train_model(settings, wh, triggered_by="test-fixture")
     move_aliases_atomically(settings.tracking_uri, result.model_name, result.version, None)
     wh.dispose()
+
+
+@pytest.fixture(scope="session")
+def trained_home_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = shared_build(tmp_path_factory, "trained", _build_trained_home)
+    configure_environment(small_settings(home))  # as in the worker that built it
     return home
 
 

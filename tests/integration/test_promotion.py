@@ -63,6 +63,8 @@ from tests.trained import (
     BOOK,
     TRAIN_OVERRIDES,
     _relocate_artifacts,
+    forget_artifact_locations,
+    shared_build,
     small_settings,
 )
 
@@ -87,21 +89,9 @@ def train_variant(settings: Settings, wh: Warehouse, drop: tuple[str, ...] = ())
     return result.version
 
 
-def forget_artifact_locations() -> None:
-    """MLflow caches each run's artifact location by run id for the whole process, so after a
-    store is copied and relocated, writes to a run the copy shares with its template (version
-    1's) would still land in the template's folder."""
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    tracking_utils._artifact_repos_cache.clear()
-
-
-@pytest.fixture(scope="module")
-def promo_template(trained_home_template: Path, tmp_path_factory: pytest.TempPathFactory
-                   ) -> Path:
-    home = tmp_path_factory.mktemp("promotion") / "home"
-    shutil.copytree(trained_home_template, home)
-    _relocate_artifacts(home / "mlflow.db", trained_home_template, home)
+def _build_promo_home(template: Path, home: Path) -> None:
+    shutil.copytree(template, home)
+    _relocate_artifacts(home / "mlflow.db", template, home)
     forget_artifact_locations()
     wh = Warehouse.from_settings(small_settings(home))
     less = train_variant(small_settings(home, training={"train_months": 5}), wh)
@@ -109,7 +99,14 @@ def promo_template(trained_home_template: Path, tmp_path_factory: pytest.TempPat
     assert (less, fewer) == ("2", "3")
     client_for(small_settings(home).tracking_uri).delete_registered_model_alias(NAME, CHALLENGER)
     wh.dispose()
-    return home
+
+
+@pytest.fixture(scope="module")
+def promo_template(trained_home_template: Path, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Path:
+    """The trained home with two weaker versions, built once for the run's workers."""
+    return shared_build(tmp_path_factory, "promotion",
+                        lambda home: _build_promo_home(trained_home_template, home))
 
 
 @dataclass
