@@ -30,8 +30,8 @@ from pipelines.core.errors import CreditflowError
 from pipelines.core.settings import Settings, redact
 from pipelines.monitoring.alerts import send_alert
 from pipelines.scoring.chunks import Chunk, ChunkContext, ChunkOutput, score_chunk, sequential
-from pipelines.scoring.models import ScoringError, load_models
-from pipelines.scoring.run import score_day
+from pipelines.scoring.models import ScoringError
+from pipelines.scoring.run import PreparedLoader, prepare, score_day
 from pipelines.scoring.summary import ScoreResult, day_summary_markdown
 from pipelines.warehouse.engine import warehouse_for
 from pipelines.warehouse.scoring import unscored_dates
@@ -91,11 +91,12 @@ def daily_scoring(business_date: date | None = None, force: bool = False,
     settings = flow_settings()
     day = scheduled_date(business_date)
     mapper = on_task_runner if parallel else sequential
-    models = cache(lambda: load_models(settings))  # once for the day and any caught up
+    wh = warehouse_for(settings.warehouse)
+    prepared = cache(lambda: prepare(settings, wh))  # once for the day and any caught up
     if business_date is None:  # unattended: first the days an earlier run could not score
-        catch_up(settings, day, mapper, models)
-    result = score_day(settings, warehouse_for(settings.warehouse), day, force=force,
-                       run_id=current_run_id(), map_chunks=mapper, models=models)
+        catch_up(settings, day, mapper, prepared)
+    result = score_day(settings, wh, day, force=force, run_id=current_run_id(),
+                       map_chunks=mapper, prepared=prepared)
     _log(result)
     create_markdown_artifact(day_summary_markdown(result), key=f"scoring-{day.isoformat()}",
                              description=f"daily scoring {day}")
@@ -103,7 +104,7 @@ def daily_scoring(business_date: date | None = None, force: bool = False,
 
 
 def catch_up(settings: Settings, day: date, mapper: Any,
-             models: Any = None) -> list[ScoreResult]:
+             prepared: PreparedLoader | None = None) -> list[ScoreResult]:
     """Score the dates before ``day`` (``scoring.catch_up_days``) whose applications arrived
     after their own run found nothing: a day refused as not loaded is not lost. A date that
     fails again (a rejected batch) raises its own alert and does not hold back the others."""
@@ -114,7 +115,7 @@ def catch_up(settings: Settings, day: date, mapper: Any,
         get_run_logger().warning("business date %s has applications but no completed scoring "
                                  "run: scoring it now", missed)
         try:
-            results.append(score_day(settings, wh, missed, models=models, map_chunks=mapper,
+            results.append(score_day(settings, wh, missed, prepared=prepared, map_chunks=mapper,
                                      run_id=f"{parent}:{missed.isoformat()}"))
         except CreditflowError as exc:
             send_alert(settings, wh, "scoring_catch_up_failed", missed, redact(
@@ -143,14 +144,15 @@ def scoring_backfill(start: date, end: date, force: bool = False) -> list[dict[s
         raise ValueError(f"backfill range is empty: {start} > {end}")
     settings = flow_settings()
     wh = warehouse_for(settings.warehouse)
-    models = cache(lambda: load_models(settings))  # loaded once, only if a date needs scoring
+    # models, contract and suites: once for the range, only if a date needs scoring
+    prepared = cache(lambda: prepare(settings, wh))
     parent = current_run_id() or "backfill"
     results = []
     for day in date_range(start, end):
         # run_manifest is keyed by run id: one per date, traceable to this flow run
         try:
             result = score_day(settings, wh, day, force=force,
-                               run_id=f"{parent}:{day.isoformat()}", models=models)
+                               run_id=f"{parent}:{day.isoformat()}", prepared=prepared)
         except CreditflowError as exc:
             raise ScoringError(f"backfill stopped at {day} ({len(results)} date(s) before it "
                                f"done and committed; rerun the range to resume): {exc}") from exc

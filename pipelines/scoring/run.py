@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -76,25 +77,49 @@ class DayNotLoadedError(CreditflowError):
     arrived. Nothing is recorded as done, so a later run scores the date once they do."""
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What a scoring run needs that does not depend on its date: the models, the application
+    columns the re-validation leaves out (the book's contract and the models decide) and the
+    scores suite's columns. A backfill or a catch-up prepares them once for all its dates."""
+
+    models: list[ScoringModel]
+    unchecked: tuple[str, ...]
+    score_columns: frozenset[str]
+
+
+PreparedLoader = Callable[[], Prepared]
+
+
+def prepare(settings: Settings, wh: Warehouse, models: ModelLoader | None = None) -> Prepared:
+    loaded = (models or (lambda: load_models(settings)))()
+    suite = load_suite("scores", settings)
+    return Prepared(loaded, unchecked_columns_for(wh, settings, loaded),
+                    frozenset({*suite.key, *suite.columns}))
+
+
 def score_day(settings: Settings, wh: Warehouse, business_date: date, *, force: bool = False,
               run_id: str | None = None, map_chunks: ChunkMapper = sequential,
-              models: ModelLoader | None = None) -> ScoreResult:
+              models: ModelLoader | None = None,
+              prepared: PreparedLoader | None = None) -> ScoreResult:
     """Score one business date end to end (see the module docstring for the guarantees).
-    ``models`` loads the models (default ``load_models``; a backfill passes a cached loader)."""
+    ``prepared`` gives what does not depend on the date (default: ``prepare`` with ``models``,
+    which loads the models, default ``load_models``); a backfill passes a cached one."""
     result = ScoreResult(run_id=run_id or uuid.uuid4().hex, business_date=business_date,
                          status="running", model_name=settings.training.registered_model_name)
     t0 = time.perf_counter()
     if not force and day_completed(wh, business_date):
         result.status = "skipped"
         return result
-    loaded = (models or (lambda: load_models(settings)))()
+    ready = (prepared or (lambda: prepare(settings, wh, models)))()
     result.seconds["load_models"] = round(time.perf_counter() - t0, 3)
-    result.model_version = loaded[0].model.version
-    result.shadow_version = next((m.model.version for m in loaded if m.role == SHADOW), None)
+    result.model_version = ready.models[0].model.version
+    result.shadow_version = next((m.model.version for m in ready.models if m.role == SHADOW),
+                                 None)
     with _clear_lock_errors(business_date):
         _manifest(wh, result)
         try:
-            _run(settings, wh, business_date, force, loaded, result, map_chunks, t0)
+            _run(settings, wh, business_date, force, ready, result, map_chunks, t0)
         except BaseException as exc:
             _record_failure(wh, result, exc)
             raise
@@ -117,7 +142,7 @@ def _clear_lock_errors(business_date: date) -> Iterator[None]:
 
 
 def _run(settings: Settings, wh: Warehouse, business_date: date, force: bool,
-         models: list[ScoringModel], result: ScoreResult, map_chunks: ChunkMapper,
+         ready: Prepared, result: ScoreResult, map_chunks: ChunkMapper,
          t0: float) -> None:
     with wh.begin() as conn:
         t_lock = time.perf_counter()
@@ -134,12 +159,9 @@ def _run(settings: Settings, wh: Warehouse, business_date: date, force: bool,
             _refuse_unloaded_day(wh, business_date, conn)
         delete_scores(wh, conn, business_date)
         tally, day_gate = _Tally(), _DayGate(business_date)
-        ctx = ChunkContext(settings, models, result.run_id, wh.url,
-                           unchecked_columns_for(wh, settings, models))
-        suite = load_suite("scores", settings)
-        checked = {*suite.key, *suite.columns}
+        ctx = ChunkContext(settings, ready.models, result.run_id, wh.url, ready.unchecked)
         for output in map_chunks(chunks, ctx):
-            _write_chunk(wh, conn, output, settings, result, tally, checked)
+            _write_chunk(wh, conn, output, settings, result, tally, ready.score_columns)
             day_gate.add(output.gate)
         if chunks:
             record_gate(wh, day_gate.result(), conn=conn)
@@ -158,7 +180,7 @@ def _run(settings: Settings, wh: Warehouse, business_date: date, force: bool,
 
 
 def _write_chunk(wh: Warehouse, conn: Connection, output: ChunkOutput, settings: Settings,
-                 result: ScoreResult, tally: _Tally, suite_cols: set[str]) -> None:
+                 result: ScoreResult, tally: _Tally, suite_cols: frozenset[str]) -> None:
     """Check the chunk's scores against their own suite and write them. The gate sees only
     the suite's columns: the reason texts and run stamps it does not check cost it more than
     the checks (copying and null-testing long strings)."""

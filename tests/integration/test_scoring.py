@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from models.registry import load_pd_model, register_pd_model, start_run
 from pipelines.core.settings import Settings
 from pipelines.scoring.models import ScoringError, scoring_policy
 from pipelines.scoring.reason_codes import reason_table
-from pipelines.scoring.run import DayNotLoadedError, score_day
+from pipelines.scoring.run import DayNotLoadedError, Prepared, prepare, score_day
 from pipelines.scoring.summary import ScoreResult, day_summary_markdown
 from pipelines.simulation.book import load_book
 from pipelines.simulation.simulate import simulate_book
@@ -329,3 +330,26 @@ def test_a_missed_day_that_fails_again_alerts_and_does_not_hold_back_the_others(
     alert = wh.read("alerts", "condition_key = 'scoring_catch_up_failed'")
     assert pd.to_datetime(alert["business_date"]).dt.date.tolist() == [bad]
     assert "could not be caught up" in alert["message"].iloc[0]
+
+
+def test_a_range_prepared_once_scores_each_date_as_a_run_of_its_own(
+        trained_settings: Settings) -> None:
+    """A backfill prepares the models, the contract's unchecked columns and the scores suite
+    once for its range (``prepare``): each date's rows and counts equal a run preparing alone."""
+    wh = Warehouse.from_settings(trained_settings)
+    days = unscored_dates(wh, DAY + timedelta(days=1), 4)[-2:]
+    calls: list[int] = []
+
+    def counted() -> Prepared:
+        calls.append(1)
+        return prepare(trained_settings, wh)
+
+    loader = cache(counted)
+    ranged = [score_day(trained_settings, wh, d, prepared=loader) for d in days]
+    assert len(days) == 2 and len(calls) == 1  # once for the range, not once per date
+    rows = [day_scores(wh, d).drop(columns=VOLATILE) for d in days]
+    alone = [score_day(trained_settings, wh, d, force=True) for d in days]
+    assert [r.counts for r in alone] == [r.counts for r in ranged]
+    assert all(r.counts["scored"] > 0 for r in ranged)
+    for d, before in zip(days, rows, strict=True):
+        pd.testing.assert_frame_equal(day_scores(wh, d).drop(columns=VOLATILE), before)
