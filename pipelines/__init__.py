@@ -11,3 +11,5 @@
 - ``champion``: the one loader of the model in production, for the stages that need it.
 - ``simulation``: the simulator and the demo (no stage imports them).
 """
+
+import models  # noqa: F401  (first: it sets the OpenMP wait policy before XGBoost loads)
