@@ -1,13 +1,20 @@
 """The bridge between the early-performance target and the main (12-month) label.
 
 The early target (e.g. 60+ days past due within 6 months on book) matures in half a year; the
-main label needs a year. On vintages where both have matured, the bridge measures two roll-
-through rates: the share of early bads that go on to be bad within the main window, and the
-share of early goods that still do (late defaults). With them an early bad rate ``e`` maps onto
-the main scale as ``a * e + b * (1 - e)`` and a main-scale PD back onto the early scale, so a
-calibrator fitted on early labels gives 12-month PDs, and a 12-month PD can be judged against
-early labels before the year has passed. The bridge assumes those roll-through rates hold for
-the newer vintages; monitoring reports them per measurement so a change in them is seen.
+main label needs a year. On vintages where both have matured, the bridge measures the two
+rates and the roll-through between them: the share of early bads that go on to be bad within the
+main window (``final_if_early_bad``) and the share of early goods that still do (late defaults,
+``final_if_early_good``), reported so a change in them is seen.
+
+A probability or rate maps between the scales by the ratio of the two bad rates,
+``k = final_rate / early_rate`` (main-window bads per early bad): a PD of the main label is ``k``
+times the probability of an early bad, and back. The map is per loan: every applicant's early
+bads are taken to be the same share of their 12-month bads. A map through the roll-through
+rates, ``a * p + b * (1 - p)``, balances the whole book too, but gives every loan at least ``b``
+(the average early good's late-default rate, about the approve cut-off's PD on an auto book):
+safe applicants, whose late defaults are as rare as their early ones, would all look like the
+average early good and be declined. The bridge assumes the ratio holds for the newer vintages;
+monitoring reports it per measurement.
 """
 
 from __future__ import annotations
@@ -16,8 +23,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-
-_TIE_BREAK = 1e-9
 
 
 class BridgeError(ValueError):
@@ -40,22 +45,22 @@ class TargetBridge:
     def final_rate(self) -> float:
         return self.final_bads / self.n
 
+    @property
+    def ratio(self) -> float:
+        """k: main-window bads per early bad."""
+        return self.final_bads / self.early_bads
+
     def to_final(self, p_early: ArrayLike) -> np.ndarray:
-        """Early-scale probabilities (or rates) on the main label's scale."""
-        p = np.asarray(p_early, dtype=float)
-        return self.final_if_early_bad * p + self.final_if_early_good * (1.0 - p)
+        """Early-scale probabilities (or rates) on the main label's scale, at most 1."""
+        return np.minimum(self.ratio * np.asarray(p_early, dtype=float), 1.0)
 
     def to_early(self, p_final: ArrayLike) -> np.ndarray:
-        """Main-scale PDs on the early label's scale: the inverse map, clipped to [0, 1] and
-        kept strictly increasing (a part in 1e9 of the PD itself is added), so PDs below the
-        early goods' late-default rate do not tie at 0: the ranking, and so AUC and KS, stay
-        the model's own."""
-        a, b = self.final_if_early_bad, self.final_if_early_good
-        p = np.asarray(p_final, dtype=float)
-        return np.clip((p - b) / (a - b), 0.0, 1.0) * (1.0 - _TIE_BREAK) + _TIE_BREAK * p
+        """Main-scale PDs (or rates) on the early label's scale, at most 1."""
+        return np.minimum(np.asarray(p_final, dtype=float) / self.ratio, 1.0)
 
     def as_dict(self) -> dict[str, float]:
-        return {**asdict(self), "early_rate": self.early_rate, "final_rate": self.final_rate}
+        return {**asdict(self), "early_rate": self.early_rate, "final_rate": self.final_rate,
+                "ratio": self.ratio}
 
 
 def target_bridge(early_bad: ArrayLike, final_bad: ArrayLike) -> TargetBridge:

@@ -7,11 +7,12 @@ to the one that was fitted. sklearn is used only to fit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.optimize import brentq
 from scipy.special import expit, logit
 
 Method = Literal["isotonic", "platt"]
@@ -36,9 +37,10 @@ class Calibrator:
     intercept: float | None = None
     n_fit: int = 0
     n_bad_fit: int = 0
-    # Fitted on a shorter-window label: (a, b) of models.bridge map its probability p onto the
-    # main label's scale as a * p + b * (1 - p). None: fitted on the main label itself.
-    bridge: tuple[float, float] | None = None
+    # Fitted on a shorter-window label: models.bridge's ratio k maps its probability p onto
+    # the main label's scale as k * p. A pair (a, b), as models stored before the ratio have
+    # it, maps as a * p + b * (1 - p). None: fitted on the main label itself.
+    bridge: float | tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.method not in ("isotonic", "platt"):
@@ -80,6 +82,23 @@ class Calibrator:
         lr.fit(z, y.astype(int))
         self.coef, self.intercept = float(lr.coef_[0, 0]), float(lr.intercept_[0])
 
+    def refit_level(self, p_raw: ArrayLike, y: ArrayLike) -> Calibrator:
+        """A Platt calibrator with this one's slope and its intercept refitted on ``y`` (the
+        maximum-likelihood intercept: the mean probability equals the bad rate of ``y``),
+        without a bridge. Recalibration in the large: when the ranking holds and the level
+        moved, one parameter is learnt from a few dozen bads where two would be noise."""
+        if self.method != "platt" or not self.fitted:
+            raise CalibrationError("only a fitted Platt calibrator can refit its level")
+        p, yy = _check(p_raw, "p_raw"), np.asarray(y, dtype=float).ravel()
+        n_bad = int(yy.sum())
+        if p.shape != yy.shape or n_bad in (0, yy.size):
+            raise CalibrationError(f"a level refit needs goods and bads on the same rows; got "
+                                   f"{n_bad} bads in {yy.size} labels for {p.size} rows")
+        offset = self.coef * logit(np.clip(p, *_RAW_CLIP)) + self.intercept
+        shift = brentq(lambda d: float(expit(offset + d).sum()) - n_bad, -30.0, 30.0)
+        return replace(self, intercept=self.intercept + shift, n_fit=int(yy.size),
+                       n_bad_fit=n_bad, bridge=None)
+
     def transform(self, p_raw: ArrayLike) -> np.ndarray:
         if not self.fitted:
             raise CalibrationError(f"{self.method} calibrator is not fitted")
@@ -90,9 +109,11 @@ class Calibrator:
             out = np.interp(p, self.x_thresholds, self.y_thresholds)
         else:
             out = expit(self.coef * logit(np.clip(p, *_RAW_CLIP)) + self.intercept)
-        if self.bridge is not None:
+        if isinstance(self.bridge, tuple):
             a, b = self.bridge
             out = a * out + b * (1.0 - out)
+        elif self.bridge is not None:
+            out = self.bridge * out
         return np.clip(out, PD_FLOOR, PD_CEIL)
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,7 +126,7 @@ class Calibrator:
             "intercept": self.intercept,
             "n_fit": self.n_fit,
             "n_bad_fit": self.n_bad_fit,
-            "bridge": None if self.bridge is None else list(self.bridge),
+            "bridge": list(self.bridge) if isinstance(self.bridge, tuple) else self.bridge,
         }
 
     @classmethod
@@ -119,8 +140,7 @@ class Calibrator:
                 intercept=None if data.get("intercept") is None else float(data["intercept"]),
                 n_fit=int(data.get("n_fit", 0)),
                 n_bad_fit=int(data.get("n_bad_fit", 0)),
-                bridge=None if data.get("bridge") is None
-                else (float(data["bridge"][0]), float(data["bridge"][1])),
+                bridge=_bridge(data.get("bridge")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CalibrationError(f"cannot restore calibrator from {sorted(data)}: {exc}") from exc
@@ -138,3 +158,9 @@ def _check(p_raw: ArrayLike, name: str) -> np.ndarray:
     if np.isnan(p).any() or p.min() < 0.0 or p.max() > 1.0:
         raise CalibrationError(f"{name} must be probabilities in [0, 1] without NaN")
     return p
+
+
+def _bridge(value: Any) -> float | tuple[float, float] | None:
+    if value is None or isinstance(value, int | float):
+        return None if value is None else float(value)
+    return float(value[0]), float(value[1])

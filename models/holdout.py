@@ -39,3 +39,16 @@ def holdout_flags(values: pd.Series) -> pd.Series:
     """A stored ``holdout`` column as booleans (NULL, as on rows scored before the holdout
     existed, and an absent loan's NaN are False)."""
     return pd.to_numeric(values, errors="coerce").fillna(0).astype(bool)
+
+
+def holdout_report(y: ArrayLike, pd_: ArrayLike, held: ArrayLike) -> dict[str, float]:
+    """On a window's labelled loans: how many the holdout approved below the cut-off, their
+    realised bad rate and the model's mean PD for them (NaN without any): how the applicants
+    below the cut-off really repay against what the model says of them."""
+    h = np.asarray(held, dtype=bool)
+    n = int(h.sum())
+    if n == 0:
+        return {"holdout_loans": 0.0, "holdout_bad_rate": float("nan"),
+                "holdout_mean_pd": float("nan")}
+    return {"holdout_loans": float(n), "holdout_bad_rate": float(np.asarray(y)[h].mean()),
+            "holdout_mean_pd": float(np.asarray(pd_, dtype=float)[h].mean())}

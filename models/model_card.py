@@ -28,7 +28,10 @@ DEFAULT_LIMITATIONS = (
     "score with the project's loader, which applies the calibrator.",
 )
 
-HEADLINE = ("auc", "ks", "gini", "brier", "log_loss", "ece", "bad_rate", "n")
+# holdout_*: the policy holdout's loans of the window (approved below the cut-off when scored,
+# models.holdout): their count, realised bad rate and the model's mean PD for them
+HEADLINE = ("auc", "ks", "gini", "brier", "log_loss", "ece", "bad_rate", "n", "holdout_loans",
+            "holdout_bad_rate", "holdout_mean_pd")
 DIRECTION = {1: "risk rises with value", -1: "risk falls with value", 0: "unconstrained"}
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from models import metrics as M
+from models.split import SECOND, IdSplit
 
 PROMOTED, WOULD_PROMOTE, REJECTED, REFUSED, CONFLICT, ROLLBACK = (
     "promoted", "would_promote", "rejected", "refused", "conflict", "rollback")
@@ -112,14 +113,30 @@ def recalibration_rules(challenger: Mapping[str, float], champion: Mapping[str, 
                         policy: RulePolicy) -> list[RuleResult]:
     """The comparison rules of a recalibration challenger: the champion's booster with a new
     calibrator ranks exactly as the champion does (no AUC uplift can exist), so it is judged on
-    calibration: its ECE must be lower on the same rows, Brier and KS no worse, and the approval
-    rate may move no more than any challenger's."""
+    calibration: its ECE must be lower on the same rows, Brier and KS no worse. The approval
+    rate at the same cut-offs is not a rule here: a recalibration moves the PDs on purpose
+    (outcomes worse than the PDs mean fewer applicants below the same PD cut-off), and the
+    decision reports the move for the cut-offs' review (``recalibration_warnings``)."""
     rules = evaluate_rules(challenger, champion, {"ci_low": 0.0, "ci_high": 0.0}, policy)
     ece_d = float(challenger["ece"]) - float(champion["ece"])
     improves = _check("ece_improves", "ece", ece_d, "<", 0.0,
                       f"ECE {challenger['ece']:.4f} vs {champion['ece']:.4f} ({ece_d:+.4f}): "
                       "a recalibration must lower it")
-    return [improves, *[r for r in rules if not r.name.startswith("auc_uplift")]]
+    return [improves, *[r for r in rules
+                        if not r.name.startswith(("auc_uplift", "approval_rate_shift"))]]
+
+
+def recalibration_warnings(challenger: Mapping[str, float], champion: Mapping[str, float],
+                           policy: RulePolicy) -> list[str]:
+    """The approval-rate move of a recalibration, when larger than any other challenger may
+    make: said, not refused."""
+    shift = float(challenger["approval_rate"]) - float(champion["approval_rate"])
+    if abs(shift) <= policy.max_approval_rate_shift:
+        return []
+    return [f"the recalibration moves the approval rate at the same cut-offs from "
+            f"{champion['approval_rate']:.1%} to {challenger['approval_rate']:.1%} "
+            f"({shift:+.1%}, more than the {policy.max_approval_rate_shift:.0%} a retrained "
+            "model may): review the cut-offs against the target approval rate"]
 
 
 def absolute_rules(challenger: Mapping[str, float], baseline_uplift: float,
@@ -282,6 +299,10 @@ def training_overlap(tags: Mapping[str, str], window: Mapping[str, Any],
     window starts; with ``require``, a missing or unreadable tag is reported too (overlap cannot
     be ruled out)."""
     start = date.fromisoformat(window["start"])
+    # a calibration fitted on one part of an id split is judged on the other: disjoint rows
+    split = IdSplit.from_tags(tags)
+    disjoint = split is not None and split == IdSplit.from_dict(window.get("split")) \
+        and window.get("part") == SECOND
     found = []
     for key in TRAINING_WINDOW_TAGS:
         try:
@@ -290,7 +311,7 @@ def training_overlap(tags: Mapping[str, str], window: Mapping[str, Any],
             if require:
                 found.append(f"tag {key} missing or unreadable")
             continue
-        if last >= start:
+        if last >= start and not (disjoint and key == "window.calibration"):
             found.append(f"{key} {first}..{last} does not end before the promotion window "
                          f"starts ({start})")
     return found

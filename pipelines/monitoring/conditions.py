@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pipelines.monitoring import portfolio as R
 from pipelines.monitoring.context import ALERT, DayContext, DayFindings
+from pipelines.monitoring.early import POOLED
 from pipelines.monitoring.pages import day_page
 from pipelines.monitoring.retrain_rules import PolicyInputs, RetrainDecision
 from pipelines.warehouse.engine import Warehouse
@@ -241,9 +242,10 @@ def policy_inputs(ctx: DayContext, found: DayFindings) -> PolicyInputs:
     if target is not None and not target.empty:
         inputs.early_bad_rate_alerts = target.loc[target["alert"], "vintage"].tolist()
         ranked = target[target["auc"].notna() & (target["bads"] >= ctx.cfg.realised_min_bads)]
+        pooled = ranked[ranked["vintage"] == POOLED]  # the scored vintages together
         if len(ranked):
-            inputs.early_auc = float(ranked["auc"].iloc[-1])
-            inputs.early_vintage = str(ranked["vintage"].iloc[-1])
+            row = (pooled if len(pooled) else ranked).iloc[-1]
+            inputs.early_auc, inputs.early_vintage = float(row["auc"]), str(row["vintage"])
     return inputs
 
 

@@ -1,6 +1,7 @@
 """The early-performance target in monitoring: the bridge to the main label on the latest
 matured vintages, and the early bad rate of the latest vintages whose early window has matured,
-with the 12-month bad rate it implies.
+with the 12-month bad rate it implies; and the same on every such vintage the champion scored,
+pooled (vintage ``scored``: its AUC is what the policy reads for concept drift).
 
 A vintage's early bad rate is judged against what the champion expected of it: the mean of its
 stored champion PDs mapped onto the early scale (``TargetBridge.to_early``); where the vintage was
@@ -35,6 +36,7 @@ from pipelines.warehouse.tape_cache import cached
 COLUMNS = ["vintage", "n", "bads", "bad_rate", "expected", "expected_from", "ratio", "p_value",
            "implied_main_bad_rate", "auc", "holdout_n", "holdout_bad_rate"]
 _MIN_SCORED = 0.8  # share of a vintage's labelled loans with a stored champion PD to use them
+POOLED = "scored"  # the row of every early-matured vintage the champion scored, pooled
 
 
 def early_vintages(settings: Settings, wh: Warehouse, as_of: date, count: int
@@ -57,6 +59,9 @@ def early_vintages(settings: Settings, wh: Warehouse, as_of: date, count: int
     frame = frame.merge(scores.drop_duplicates("application_id"), on="application_id",
                         how="left")
     rows = [_vintage_row(str(v), g, bridge) for v, g in frame.groupby("vintage", sort=True)]
+    scored = [g for _, g in frame.groupby("vintage") if g["pd"].notna().mean() >= _MIN_SCORED]
+    if len(scored) > 1:  # one vintage holds a few dozen early bads: its AUC alone is noise
+        rows.append(_vintage_row(POOLED, pd.concat(scored), bridge))
     return bridge, window, pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -99,8 +104,10 @@ def measure_early_target(ctx: DayContext, rows: MetricRows, wh: Warehouse) -> pd
     for name, value in bridge.as_dict().items():
         rows.add(f"target_bridge.{name}", float(value), window=window,
                  details={"targets": targets})
+    months = pd.PeriodIndex(table.loc[table["vintage"] != POOLED, "vintage"], freq="M")
     for r in table.itertuples():
-        period = pd.Period(r.vintage, "M")
+        first, last = (months.min(), months.max()) if r.vintage == POOLED else \
+            (pd.Period(r.vintage, "M"),) * 2
         rows.add("early_bad_rate", r.bad_rate, f"vintage={r.vintage}",
                  ALERT if r.alert else OK,
                  {"n": r.n, "bads": r.bads, "expected": r.expected,
@@ -108,5 +115,5 @@ def measure_early_target(ctx: DayContext, rows: MetricRows, wh: Warehouse) -> pd
                   "implied_main_bad_rate": r.implied_main_bad_rate, "auc": r.auc,
                   "holdout_n": r.holdout_n, "holdout_bad_rate": r.holdout_bad_rate,
                   "target": targets["early"]},
-                 (period.start_time.date(), period.end_time.date()))
+                 (first.start_time.date(), last.end_time.date()))
     return table

@@ -17,13 +17,17 @@ The response depends on the kind of drift (``choose_response``), the first that 
 - concept drift (the ranking falls: realised AUC on matured, or early-matured, vintages below
   the champion's OOT AUC by more than the margin): a challenger trained with the
   early-performance target on windows that include the newest vintages (``early_retrain``);
-- calibration drift (bad rates above the PDs, early or realised; roll rates or early
-  delinquency up): a recalibration challenger, the champion's booster with its calibrator
-  refitted on the newest early-matured vintages mapped to the 12-month scale
-  (``recalibration``);
+- calibration drift (outcomes worse than the PDs of the same loans: a vintage's realised or
+  early bad rate significantly above what its PDs expected): a recalibration challenger, the
+  champion's booster with its calibrator refitted on the newest early-matured vintages mapped
+  to the 12-month scale (``recalibration``);
 - population shift (score PSI, drifted features or the estimate move while calibration holds):
   no retraining; the reference moves to the recent window once a person has reviewed it, and
   the cut-offs are checked against the target approval rate (``reference_reset``).
+A roll-rate or portfolio early-delinquency alert alone is none of these: it measures the book
+against its own past, not against the PDs of its loans, so a change of mix moves it (a younger
+book rolls more, a riskier intake too, both as their PDs said). It stays an alert for people and
+is listed among the reasons when a kind is found; it triggers nothing by itself.
 """
 
 from __future__ import annotations
@@ -127,8 +131,11 @@ def drift_kind(inputs: PolicyInputs, cfg: MonitoringSettings) -> tuple[str, str]
     if floor is not None and any(_known(a) and a < floor
                                  for a in (inputs.realised_auc, inputs.early_auc)):
         return CONCEPT, "the ranking fell: " + "; ".join(reasons)
-    if (inputs.bad_rate_alerts or inputs.early_bad_rate_alerts or inputs.roll_rate_alerts
-            or inputs.early_delinquency_alert):
+    if inputs.bad_rate_alerts or inputs.early_bad_rate_alerts:
         return CALIBRATION, "outcomes worse than the PDs: " + "; ".join(reasons)
-    return POPULATION, ("the population moved while calibration holds (no bad-rate, roll-rate "
-                        "or early-delinquency alert): " + "; ".join(reasons))
+    # left: the population's reasons (PSI, drifted features, the estimate) and the portfolio's
+    portfolio = bool(inputs.roll_rate_alerts) + bool(inputs.early_delinquency_alert)
+    if len(reasons) == portfolio:
+        return None  # roll rates or early delinquency only: an alert, not a drift kind
+    return POPULATION, ("the population moved while calibration holds (no vintage's bad rate "
+                        "above its PDs): " + "; ".join(reasons))

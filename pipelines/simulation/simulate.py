@@ -121,11 +121,22 @@ SCENARIOS: dict[str, str] = {
         "From the onset, a ring of ~5% of dealers (all in the south region, see fraud_dealers) "
         "inflates vehicle prices by ~8% and sends applicants whose PD is about 4x what their "
         "application shows; every other dealer is unchanged."),
+    "ranking_shift": (
+        "Concept drift from the onset: for applications after it the bureau score's effect "
+        "reverses (its terms x-1: scores inflated by payment holidays, the highest most) and "
+        "payment and debt burden weigh more (PTI and DTI terms x4); the population is "
+        "unchanged and the mean PD of booked loans is held where it was, so the ranking "
+        "changes, not the level."),
 }
 
 _FRAUD_LOGIT = math.log(7.0)  # odds x7 is about PD x4 on a dispersed 6% book
 _SHOCK_LOGIT = math.log(2.2)  # odds x2.2 is about PD x1.8 on a dispersed 6% book
 _TAKE_UP = 0.83
+# ranking_shift: the terms whose weight changes after the onset, and by how much
+_RANKING_SHIFT: dict[str, float] = {
+    "score_gap": -1.0, "score_step": -1.0, "pti_x_low_score": 0.0,
+    "pti": 4.0, "pti_high": 4.0, "dti": 4.0, "dti_high": 4.0,
+}
 _TRUTH_COEF: dict[str, float] = {
     "score_gap": 0.15, "pti": 0.50, "dti": 0.6, "utilisation": 0.35,
     "inquiries": 0.05, "delinquencies": 0.15, "used": 0.1, "vehicle_age": 0.0175, "term": 0.05,
@@ -195,14 +206,16 @@ def _risk_terms(apps: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def ground_truth_logit(apps: pd.DataFrame, dealer_effect: np.ndarray,
-                       latent: np.ndarray | None = None, intercept: float = 0.0) -> np.ndarray:
+                       latent: np.ndarray | None = None, intercept: float = 0.0,
+                       weights: dict[str, float] | None = None) -> np.ndarray:
     """Log-odds of reaching 90+ within 12 months on book: ``intercept + f(apps) + dealer_effect
     (+ latent)``, f as documented in the module docstring. ``dealer_effect`` and ``latent`` are
-    per application (aligned with ``apps``); ``latent`` is risk the application does not show."""
+    per application (aligned with ``apps``); ``latent`` is risk the application does not show.
+    ``weights`` multiply named coefficients (the ranking_shift scenario's)."""
     terms = _risk_terms(apps)
     logit = float(intercept) + np.asarray(dealer_effect, dtype=float)
     for name, coefficient in _TRUTH_COEF.items():
-        logit += coefficient * terms[name]
+        logit += coefficient * (weights or {}).get(name, 1.0) * terms[name]
     return logit if latent is None else logit + latent
 
 
@@ -314,12 +327,26 @@ def simulate_book(n_applications: int, start: date, end: date, *, seed: int = 42
         logit = ground_truth_logit(apps, dealer_effect, odraws["latent"])
         booked = _booked(apps, odraws["take_u"])
     true_pd = expit(logit + intercept + _scenario_shift(scenario, after, fraud_app))
+    if scenario == "ranking_shift":
+        true_pd = np.where(after, _shifted_pd(apps, dealer_effect, odraws["latent"], booked & after,
+                                              float(true_pd[booked & after].mean())
+                                              if (booked & after).any() else default_rate),
+                           true_pd)
     keep = _kept(ts, thin_before, thin_share, seed)
     if not keep.all():
         apps, true_pd, booked = apps[keep].reset_index(drop=True), true_pd[keep], booked[keep]
         odraws = {k: v[keep] for k, v in odraws.items()}
     return _assemble(apps, true_pd, booked, odraws, scenario == "income_shock", onset,
                      tape_end or end)
+
+
+def _shifted_pd(apps: pd.DataFrame, dealer_effect: np.ndarray, latent: np.ndarray,
+                booked_after: np.ndarray, mean_pd: float) -> np.ndarray:
+    """True PDs under the ranking_shift weights, the intercept solved so the booked loans after
+    the onset keep ``mean_pd`` (what they had without the shift)."""
+    logit = ground_truth_logit(apps, dealer_effect, latent, weights=_RANKING_SHIFT)
+    base = logit[booked_after] if booked_after.any() else logit
+    return expit(logit + _solve_intercept(base, mean_pd))
 
 
 def _kept(ts: np.ndarray, before: date | None, share: float, seed: int) -> np.ndarray:

@@ -20,6 +20,7 @@ from models import plots
 from models.baseline import baseline_pd, fit_baseline
 from models.fairness import AGE_DIMENSION, age_bands, fair_lending_table
 from models.fit import check_monotone
+from models.holdout import holdout_report
 from models.metrics import approval_stats, credit_metrics, decile_table, ece, psi
 from models.pd_model import PDModel
 from models.ranges import out_of_range
@@ -114,6 +115,10 @@ def evaluate(settings: Settings, model: PDModel, ts: TrainingSet) -> Evaluation:
         "oot baseline": credit_metrics(y_oot, pd_base),
         "train (in-sample)": credit_metrics(ts.y["train"], pd_train),
     }
+    # the policy holdout's loans (approved below the cut-off when scored): how they repay
+    held = (ts.holdout.reindex(X_oot.index, fill_value=False).to_numpy(dtype=bool)
+            if ts.holdout is not None else np.zeros(len(X_oot), dtype=bool))
+    metrics["oot"].update(holdout_report(y_oot, pd_oot, held))
     metrics["oot"]["score_psi_train_vs_oot"] = psi(score_train, score_oot,
                                                    bins=settings.monitoring.psi_bins,
                                                    eps=settings.monitoring.psi_epsilon)

@@ -17,6 +17,7 @@ from features import (
 )
 from features.coverage import features_with_data
 from features.registry import FeatureSpec
+from models.holdout import holdout_flags
 from pipelines.core.calendar import Windows, plan_windows, window_of
 from pipelines.core.errors import CreditflowError
 from pipelines.core.settings import Settings
@@ -30,6 +31,7 @@ from pipelines.warehouse.history import (
     shared_outcomes,
     target_config,
 )
+from pipelines.warehouse.monitoring import champion_scores_between
 
 WINDOW_NAMES = ("train", "early_stopping", "calibration", "oot")
 
@@ -60,6 +62,9 @@ class TrainingSet:
     # 12-month labels exist: windows end at the latest early-matured month) or "epd" (the
     # early-payment-default model's own label: windows end at the latest EPD-matured month)
     target: str = "main"
+    # per application id (the index of X): approved by the policy holdout below the cut-off when it
+    # was scored (models.holdout); the OOT window's are reported by evaluation
+    holdout: pd.Series | None = None
 
     def rows(self) -> dict[str, int]:
         return {w: len(self.X[w]) for w in WINDOW_NAMES}
@@ -110,7 +115,17 @@ def load_training_set(settings: Settings, wh: Warehouse, windows: Windows,
                      dropped=dropped, target=target)
     split_windows(ts, X_all, which, labels)
     ts.bridge = bridge_report(settings, wh, windows.as_of)
+    ts.holdout = holdout_of(wh, apps, windows.oot)
     return ts
+
+
+def holdout_of(wh: Warehouse, apps: pd.DataFrame, window: tuple[date, date]) -> pd.Series:
+    """Per application id (the feature matrices' index), whether the champion's policy holdout
+    approved it; read for ``window`` only (the others are never reported)."""
+    scores = champion_scores_between(wh, *window)[["application_id", "holdout"]]
+    held = scores.drop_duplicates("application_id").set_index("application_id")["holdout"]
+    flags = holdout_flags(apps["application_id"].map(held))
+    return pd.Series(flags.to_numpy(), index=apps["application_id"].to_numpy())
 
 
 def split_windows(ts: TrainingSet, X_all: pd.DataFrame, which: np.ndarray,

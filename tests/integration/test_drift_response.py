@@ -20,7 +20,7 @@ from pipelines.monitoring.reference import accept_reference_reset, pending_reset
 from pipelines.promotion.apply import apply_decision
 from pipelines.promotion.decide import decide
 from pipelines.scoring.run import score_day
-from pipelines.training.recalibrate import recalibration_challenger, recalibration_windows
+from pipelines.training.recalibrate import recalibration_challenger, recalibration_window
 from pipelines.training.train import train_model
 from pipelines.training.trainset import data_as_of
 from pipelines.warehouse.engine import Warehouse
@@ -43,22 +43,26 @@ def _worse_outcomes(wh: Warehouse, start: date, end: date, share: float, seed: i
 
 
 def test_a_recalibration_challenger_improves_calibration_on_the_post_shift_window(
-        trained_home: Path) -> None:
+        trained_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # six early-matured months: each half of this small book's split holds about 1,700 loans
+    monkeypatch.setenv("CREDITFLOW_PROMOTION__OOT_MONTHS", "6")
     s = Settings()
     wh = Warehouse.from_settings(s)
-    windows = recalibration_windows(s, data_as_of(wh))
-    assert _worse_outcomes(wh, windows["calibration"][0], windows["judged"][1], 0.06) > 100
+    window = recalibration_window(s, data_as_of(wh))
+    assert _worse_outcomes(wh, *window, 0.06) > 100
 
     recal = recalibration_challenger(s, wh, "test: calibration drift")
-    assert recal["early_ece_after"] < recal["early_ece_before"]
+    assert recal["judged_ece_after"] < recal["judged_ece_before"]  # out of sample
     tags = version_info(s.tracking_uri, s.training.registered_model_name, recal["version"])
     assert (tags["tags"]["target"], tags["tags"]["response"]) == ("early", "recalibration")
 
     decision = decide(s, wh, "test", recal["version"])
-    # judged on the newest window whose early label has matured, after the calibration slice,
-    # and the record says so
+    # judged on the newest window whose early label has matured, on the part of its
+    # applications the calibrator never saw, and the record says so
     assert decision.window["target"] == "early" and "61-90" in decision.window["label"]
-    assert decision.window["start"] == windows["judged"][0].isoformat()
+    assert decision.window["start"] == window[0].isoformat()
+    assert decision.window["part"] == "judged" and decision.window["split"] == recal["split"]
+    assert decision.counts["labelled"] == recal["judged_rows"]
     auc = decision.metrics["auc"]  # the champion's booster: the same ranking on the same rows
     assert auc["challenger"]["value"] == pytest.approx(auc["champion"]["value"], abs=1e-12)
     ece = decision.metrics["ece"]

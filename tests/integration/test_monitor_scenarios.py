@@ -263,7 +263,9 @@ def test_used_car_mix_drift_is_flagged_within_two_windows(world: World) -> None:
 
 def test_income_shock_is_caught_by_performance_not_feature_drift(world: World) -> None:
     """Same population, riskier: the feature screen and Evidently stay quiet while early
-    delinquency (or the roll rates) raise it and ask for a retraining."""
+    delinquency (or the roll rates) raise it. Those measure the book against its past, not its
+    loans against their PDs: no retraining until a vintage's bad rate is above its PDs (no
+    vintage here is old enough for that by December)."""
     settings, wh, _ = _scenario(world, "income_shock", evidently_when="watch")
     results = [_run(_always(settings), wh, world, date(2024, 10, 1)),
                _run(settings, wh, world, date(2024, 12, 1))]
@@ -275,15 +277,10 @@ def test_income_shock_is_caught_by_performance_not_feature_drift(world: World) -
     assert share["value"] <= settings.monitoring.drift_share_threshold
     raised = [k for r in results for k in r.alert_keys()]
     assert any(k.startswith(("roll_rate:", "early_delinquency:all")) for k in raised), raised
-    fired = [r for r in results if r.decision.fire]
-    assert fired
-    for r in fired:  # outcomes above the PDs: the champion's calibrator is refitted
-        assert (r.decision.kind, r.decision.response) == ("calibration_drift", "recalibration")
-        assert r.decision.reasons
-        assert all("roll rate" in x or "early delinquency" in x or "bad rate" in x
-                   for x in r.decision.reasons), r.decision.reasons
-    triggers = wh.read("run_manifest", "kind = 'retrain_trigger'")
-    assert triggers["status"].tolist() == ["triggered"] * len(fired)  # 61 days > cool-down
+    for r in results:  # a response only for outcomes above the PDs of the same loans
+        assert r.decision.status == "quiet" or (
+            (r.decision.kind, r.decision.response) == ("calibration_drift", "recalibration")
+            and any("bad rate above predicted" in x for x in r.decision.reasons)), r.decision
 
 
 def test_dealer_fraud_names_the_dealer(world: World) -> None:

@@ -52,10 +52,12 @@ def test_the_bridge_maps_early_rates_onto_the_main_scale_and_back() -> None:
     b = target_bridge(early, final)
     assert (b.n, b.early_bads, b.final_bads) == (19, 4, 4)
     assert (b.final_if_early_bad, b.final_if_early_good) == (0.75, 1 / 15)
+    assert b.ratio == 1.0  # 4 main bads, 4 early bads
     assert b.to_final(b.early_rate) == pytest.approx(b.final_rate)  # the whole book balances
-    assert b.to_early(b.to_final([0.0, 0.3, 1.0])) == pytest.approx([0.0, 0.3, 1.0], abs=1e-9)
-    low = b.to_early([0.01, 0.02, 0.03])  # below b = 1/15: no early risk, yet still ranked
-    assert low == pytest.approx([0.0, 0.0, 0.0], abs=1e-9) and (np.diff(low) > 0).all()
+    assert b.to_early(b.to_final([0.0, 0.3, 1.0])) == pytest.approx([0.0, 0.3, 1.0])
+    # a PD below b (1/15, the early goods' late-default rate) keeps its own size: a safe
+    # applicant is not given the average early good's risk
+    assert b.to_early([0.01, 0.02, 0.03]) == pytest.approx([0.01, 0.02, 0.03])
     with pytest.raises(BridgeError, match="early goods"):
         target_bridge(np.ones(5), np.ones(5))
     with pytest.raises(BridgeError, match="no likelier"):

@@ -67,7 +67,8 @@ def test_bands_come_from_settings() -> None:
 
 def test_cooldown_fires_once_per_episode_and_survives_restarts(settings: Settings,
                                                                any_wh: Warehouse) -> None:
-    drift = PolicyInputs(roll_rate_alerts=["1-30"])  # calibration drift: a challenger
+    # calibration drift: a challenger (the roll-rate alert rides along as a reason)
+    drift = PolicyInputs(early_bad_rate_alerts=["2024-02"], roll_rate_alerts=["1-30"])
     first = decide_retrain(settings, any_wh, DAY, drift, "3")
     assert first.fire and first.status == "triggered" and first.run_id == run_id_for(DAY)
 
@@ -97,9 +98,10 @@ SHIFT = {"score_psi": 0.4, "drifted_share": 0.5}
 @pytest.mark.parametrize(("inputs", "kind"), [
     (PolicyInputs(**SHIFT), POPULATION),
     (PolicyInputs(estimated_auc=0.6, reference_estimated_auc=0.75), POPULATION),
-    (PolicyInputs(**SHIFT, roll_rate_alerts=["1-30"]), CALIBRATION),
+    # roll rates up with the population moved: the mix explains them, no outcome above a PD
+    (PolicyInputs(**SHIFT, roll_rate_alerts=["1-30"]), POPULATION),
     (PolicyInputs(early_bad_rate_alerts=["2024-02"]), CALIBRATION),
-    (PolicyInputs(early_delinquency_alert=True), CALIBRATION),
+    (PolicyInputs(bad_rate_alerts=["2023-08"], roll_rate_alerts=["1-30"]), CALIBRATION),
     (PolicyInputs(**SHIFT, bad_rate_alerts=["2023-08"], early_auc=0.66, oot_auc=0.75),
      CONCEPT),
     (PolicyInputs(realised_auc=0.6, oot_auc=0.75, roll_rate_alerts=["1-30"]), CONCEPT),
@@ -109,6 +111,16 @@ def test_the_kind_of_drift_picks_the_response(inputs: PolicyInputs, kind: str) -
     found = drift_kind(inputs, CFG)
     assert found is not None and found[0] == kind
     assert drift_kind(PolicyInputs(score_psi=0.2), CFG) is None
+
+
+@pytest.mark.parametrize("inputs", [
+    PolicyInputs(roll_rate_alerts=["current", "1-30"]),
+    PolicyInputs(early_delinquency_alert=True, early_delinquency_ratio=1.6),
+])
+def test_roll_rates_or_early_delinquency_alone_are_no_drift_kind(inputs: PolicyInputs) -> None:
+    """They measure the book against its own past, not against its loans' PDs: a younger or
+    riskier book moves them as its PDs said. An alert for people, no response."""
+    assert retrain_reasons(inputs, CFG) and drift_kind(inputs, CFG) is None
 
 
 @pytest.mark.parametrize(("inputs", "response", "fire"), [

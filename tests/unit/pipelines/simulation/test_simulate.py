@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.metrics import auc
 from pipelines.simulation.simulate import (
     SCENARIOS,
     Book,
@@ -302,7 +303,8 @@ def test_roll_rates_and_vintages_are_stable_without_a_scenario(book: Book) -> No
 
 # --- scenarios --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("scenario", ["used_car_mix", "income_shock", "dealer_fraud"])
+@pytest.mark.parametrize("scenario", ["used_car_mix", "income_shock", "dealer_fraud",
+                                      "ranking_shift"])
 def test_nothing_differs_before_the_onset(scenario_books: dict[str, Book], scenario: str) -> None:
     base, moved = scenario_books["none"], scenario_books[scenario]
     before = ~_after(base)
@@ -346,6 +348,20 @@ def test_income_shock_moves_outcomes_not_features(scenario_books: dict[str, Book
     # The book already on the books at the onset goes bad more often too.
     before = ~after & shock.truth["booked"]
     assert shock.truth.loc[before, "bad_12m"].sum() > base.truth.loc[before, "bad_12m"].sum()
+
+
+def test_ranking_shift_moves_the_ranking_not_the_level(scenario_books: dict[str, Book]) -> None:
+    shift, base = scenario_books["ranking_shift"], scenario_books["none"]
+    after = _after(shift)
+    pd.testing.assert_frame_equal(shift.applications, base.applications)
+    booked = after & shift.truth["booked"]
+    old, new = base.truth.loc[booked, "true_pd"], shift.truth.loc[booked, "true_pd"]
+    assert new.mean() == pytest.approx(old.mean(), rel=1e-6)  # the level is held
+    # the old risk function ranks the new outcomes far worse than the new one does
+    bad = shift.truth.loc[booked, "bad_12m"].to_numpy()
+    assert auc(bad, old.to_numpy()) < auc(bad, new.to_numpy()) - 0.05  # 0.83 vs 0.90 here
+    score = shift.applications.loc[booked, "bureau_score"]
+    assert np.corrcoef(score, new)[0, 1] > 0 > np.corrcoef(score, old)[0, 1]  # reversed
 
 
 def test_fraud_ring_is_five_percent_of_dealers_in_one_region() -> None:
