@@ -209,6 +209,26 @@ def monitor(
 
 
 @app.command()
+def collections(
+    month: Annotated[date | None, date_option(
+        "--month", help="Tape month end to queue (default: the newest known).")] = None,
+    retrain: Annotated[bool, typer.Option(
+        help="Train and promote the roll-forward model first.")] = False,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Build a month end's collections queue (Prefect flow `collections`): each open delinquent
+    loan's roll-forward probability, expected loss and suggested stage, by expected loss."""
+
+    def action(settings: Settings) -> dict[str, Any]:
+        from flows.collections import collections as collections_flow
+
+        return collections_flow(month_end=month, retrain=retrain, triggered_by="cli")
+
+    run(action, as_json, debug, flows=True)
+
+
+@app.command()
 def report(
     day: Annotated[date, date_option("--date", help="Business date the pages cover.")],
     as_json: JsonOpt = False,
@@ -301,7 +321,8 @@ def train(
     hpo_timeout: Annotated[int | None, typer.Option(help="Optuna budget in seconds.")] = None,
     promote: Annotated[bool, typer.Option(help="Run the promotion flow afterwards.")] = True,
     family: Annotated[str, typer.Option(
-        help="Model family: pd (the main model) or epd (early payment default).")] = "pd",
+        help="Model family: pd (the main model), epd (early payment default) or roll "
+             "(collections roll-forward).")] = "pd",
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:

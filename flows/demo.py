@@ -22,12 +22,14 @@ from flows.common import flow_settings
 from flows.monitoring import load_champion, monitor, start_retraining
 from flows.report import write_pages
 from flows.training import training
+from pipelines.champion import NoChampionError
 from pipelines.core.errors import CreditflowError
 from pipelines.core.settings import Settings
 from pipelines.monitoring.measure import _reference_scores as reference_scores
 from pipelines.monitoring.pages import index_path
 from pipelines.monitoring.reference import accept_reference_reset, pending_reset
 from pipelines.monitoring.workspace import workspace_dir
+from pipelines.scoring.collections import build_collections_queue
 from pipelines.scoring.run import score_day
 from pipelines.simulation.demo import (
     DemoPlan,
@@ -76,13 +78,16 @@ def demo(days: int = 120, per_day: int = 400, scenario: str = "used_car_mix",
     loaded = load_history(wh, book, plan)
     logger.warning("history loaded: %s (%.0f s)", loaded, time.perf_counter() - t0)
     first = training(triggered_by="demo: first model")
-    first["epd"] = first_epd_model()
+    first["epd"] = first_family_model("epd", "EPD")
+    first["roll"] = first_family_model("roll", "roll-forward")
+    first["queue"] = collections_queue(settings, None)  # the history's last tape month
     champion = load_champion(settings)
     retrainings: list[dict[str, Any]] = []
     with _bar(progress) as bar:
         job = bar.add_task(f"simulating {days} business days ({scenario})", total=days)
         for day in plan.demo_days():
-            ingest(settings, day_feed(book, day))
+            if "repayments" in ingest(settings, day_feed(book, day)):  # a month's tape
+                collections_queue(settings, day)
             score(settings, day)
             result = monitor(settings, day, champion, plan.plots_on(day))
             if day.weekday() == 6 or day == plan.demo_end:  # a week's end: its pages
@@ -99,14 +104,25 @@ def demo(days: int = 120, per_day: int = 400, scenario: str = "used_car_mix",
     return _finish(settings, wh, plan, first, retrainings, time.perf_counter() - t0)
 
 
-def first_epd_model() -> dict[str, Any]:
-    """The early-payment-default family's first model, trained and promoted like the PD
-    model's; a book too young or too small for its label leaves the PD deciding alone."""
+def first_family_model(family: str, what: str) -> dict[str, Any]:
+    """An auxiliary family's first model (early payment default, collections roll-forward),
+    trained and promoted like the PD model's; a book too young or too small for its label
+    leaves it out (the PD decides alone; no collections queue)."""
     try:
-        return training(triggered_by="demo: first EPD model", family="epd")
+        return training(triggered_by=f"demo: first {what} model", family=family)
     except CreditflowError as exc:
-        get_run_logger().warning("no EPD model: %s", exc)
+        get_run_logger().warning("no %s model: %s", what, exc)
         return {"error": str(exc)}
+
+
+@task(cache_policy=NO_CACHE)
+def collections_queue(settings: Settings, day: date | None) -> dict[str, Any] | None:
+    """The newest tape month's collections queue as known on ``day`` (default: the newest
+    business date); None: no roll-forward champion, as when its first model was refused."""
+    try:
+        return build_collections_queue(settings, warehouse_for(settings.warehouse), as_of=day)
+    except NoChampionError:
+        return None
 
 
 def _finish(settings: Settings, wh: Warehouse, plan: DemoPlan, first: dict[str, Any],

@@ -37,8 +37,9 @@ def training(train_end: date | None = None, oot_months: int | None = None,
     """``response`` (from the monitoring policy): "recalibration" refits the champion's
     calibrator on the newest early-matured vintages, "early_retrain" trains on the
     early-performance target; otherwise an ordinary training run. ``family``: the model
-    family trained and promoted (``pipelines.core.families``: "pd", or "epd", the
-    early-payment-default model under its own name and experiment)."""
+    family trained and promoted (``pipelines.core.families``: "pd", "epd", the
+    early-payment-default model, or "roll", the collections roll-forward model, each under its
+    own name and experiment)."""
     settings = family_settings(flow_settings(), family)
     target = family_of(settings, family).target
     logger = get_run_logger()

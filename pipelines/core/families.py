@@ -20,17 +20,24 @@ class UnknownFamilyError(CreditflowError):
 
 @dataclass(frozen=True)
 class ModelFamily:
-    key: str  # "pd" | "epd": how flows and the CLI name it
-    target: str  # the label it learns: "main" | "epd" (pipelines.warehouse.history.target_config)
+    key: str  # "pd" | "epd" | "roll": how flows and the CLI name it
+    # the label it learns: "main" | "epd" | "roll" (pipelines.warehouse.history.target_config);
+    # "roll" learns on loan-month rows (pipelines.training.rollset), the others on applications
+    target: str
     registered_model_name: str
     experiment_name: str
+    # the family's own thresholds of the shared promotion gates (``settings.promotion`` keys)
+    promotion: tuple[tuple[str, float], ...] = ()
 
 
 def families(settings: Settings) -> dict[str, ModelFamily]:
-    """Every configured family by key; "pd" is the main model, which decides."""
-    t, e = settings.training, settings.epd
+    """Every configured family by key; "pd" is the main model, which decides; "roll" is the
+    collections roll-forward model (``settings.collections``)."""
+    t, e, c = settings.training, settings.epd, settings.collections
     return {"pd": ModelFamily("pd", "main", t.registered_model_name, t.experiment_name),
-            "epd": ModelFamily("epd", "epd", e.registered_model_name, e.experiment_name)}
+            "epd": ModelFamily("epd", "epd", e.registered_model_name, e.experiment_name),
+            "roll": ModelFamily("roll", "roll", c.registered_model_name, c.experiment_name,
+                                (("max_ece", c.max_ece),))}
 
 
 def family(settings: Settings, key: str) -> ModelFamily:
@@ -41,10 +48,11 @@ def family(settings: Settings, key: str) -> ModelFamily:
 
 
 def family_settings(settings: Settings, key: str) -> Settings:
-    """``settings`` with the family's registered name and experiment in ``training``: what the
-    training, promotion and registry code read."""
+    """``settings`` with the family's registered name and experiment in ``training`` and its own
+    promotion thresholds, if any: what the training, promotion and registry code read."""
     fam = family(settings, key)
     training = settings.training.model_copy(update={
         "registered_model_name": fam.registered_model_name,
         "experiment_name": fam.experiment_name})
-    return settings.model_copy(update={"training": training})
+    promotion = settings.promotion.model_copy(update=dict(fam.promotion))
+    return settings.model_copy(update={"training": training, "promotion": promotion})

@@ -11,6 +11,8 @@
 - ``portfolio``: roll rates, vintage curves and early delinquency by dealer.
 - ``loss``: the next months' charge-offs projected from the trailing roll rates, and the
   back-test of the projection made that many months ago.
+- ``auxiliary``: the auxiliary families judged: the roll-forward model against the next month's
+  tape, the EPD model's score drift and realised rate; ``auxiliary_page`` their report section.
 - ``conditions``: the alert conditions that hold and their messages; the policy's inputs.
 - ``retrain_rules``: when monitoring asks for a response, and which (by the kind of drift), as
   pure rules.

@@ -22,6 +22,7 @@ from pipelines.core.settings import Settings
 from pipelines.monitoring import drift as D
 from pipelines.monitoring import performance as P
 from pipelines.monitoring import portfolio as R
+from pipelines.monitoring.auxiliary import record_epd, record_roll_forward
 from pipelines.monitoring.context import (
     ALERT,
     OK,
@@ -332,6 +333,9 @@ def measure_portfolio(ctx: DayContext, rows: MetricRows, wh: Warehouse) -> Portf
                      matrix.round(6).to_json(orient="index"))},
                  window=(latest.date(), (latest + pd.offsets.MonthEnd(1)).date()))
     record_loss_forecast(ctx.settings, wh, ctx.business_date, rows)  # migration-rate losses
+    # the auxiliary families: collections roll-forward against the next tape, EPD drift/outcome
+    record_roll_forward(ctx.settings, wh, ctx.business_date, rows)
+    record_epd(ctx.settings, wh, ctx.window_start, ctx.business_date, rows)
     curves = R.vintage_curves(R.load_vintage_counts(wh, ctx.business_date, cfg.vintage_months),
                               ctx.business_date, ctx.settings.features.performance_window_months)
     for vintage, row in curves.iterrows():

@@ -22,6 +22,7 @@ import pandas as pd
 
 from pipelines.core.settings import Settings
 from pipelines.monitoring import plots
+from pipelines.monitoring.auxiliary_page import auxiliary_section
 from pipelines.monitoring.html_page import Section, cards, esc, figure_img, page, table
 from pipelines.monitoring.pages import Period, index_path, month_of, report_path, week_of
 from pipelines.monitoring.report_index import write_index
@@ -54,8 +55,8 @@ def write_risk_report(settings: Settings, wh: Warehouse, period: Period,
     sections = [
         _volume(wh, period), _scores(wh, period, latest, reference_scores),
         _stability(latest), _performance(wh, period, latest), _roll_rates(latest),
-        _vintages(latest), _dealers(latest, settings), _alerts(wh, period),
-        _models(wh), _data_quality(wh, period)]
+        auxiliary_section(latest), _vintages(latest), _dealers(latest, settings),
+        _alerts(wh, period), _models(wh), _data_quality(wh, period)]
     path = report_path(settings, period)
     path.parent.mkdir(parents=True, exist_ok=True)
     monitored = latest["business_date"].max() if len(latest) else None

@@ -8,6 +8,8 @@
   check, cut-offs, policy.
 - ``combine``: the champion's decisions combined with the EPD model by the configured rules.
 - ``summary``: ``ScoreResult`` and the run's summary as a person reads it.
+- ``collections``: the monthly collections queue, a month end's open delinquent loans scored by
+  the roll-forward champion, by expected loss, with a suggested stage.
 
 Its SQL lives in ``pipelines.warehouse.scoring``.
 """

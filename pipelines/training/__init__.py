@@ -1,6 +1,8 @@
 """Stage: train, calibrate and evaluate the PD model, and put it on record in MLflow.
 
 - ``trainset``: training windows and the matured, labelled rows in them.
+- ``rollset``: the collections roll-forward model's rows (open delinquent loans per month end)
+  in the same windows.
 - ``train``: fit (with optional HPO) and calibrate; ``train_model`` runs the whole sequence,
   each step through a wrapper (direct calls, or the ``training`` flow's Prefect tasks).
 - ``evaluate``: out-of-time metrics beside the logistic baseline.

@@ -8,6 +8,7 @@
 - ``monitoring``: monitoring's reads and writes: window scores, metrics, its manifest rows,
   the retrain trigger, tape aggregations (roll rates, vintages, early delinquency).
 - ``forecast``: the loss forecast's reads: open loans by bucket, a cohort's later charge-offs.
+- ``collections``: the roll-forward model's tape reads and the ``collections_queue`` table.
 - ``alerts``: the ``alerts`` table: claim, re-claim, cool-down look-back, delivery count.
 - ``scoring``: the scoring run's lock, manifest, the date's application ids and scores.
 - ``promotion``: the ``promotion_audit`` trail (intent, completion, settling) and the shadow

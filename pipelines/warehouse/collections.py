@@ -108,3 +108,14 @@ def latest_tape_month(wh: Warehouse, as_of: date, lag_days: int) -> date | None:
         month = conn.execute(_stmt(_LATEST_SQL), {
             "as_of": day, "lag_cut": day - timedelta(days=lag_days)}).scalar()
     return None if month is None else pd.Timestamp(month).date()
+
+
+_TOKEN_SQL = ("SELECT COUNT(*), SUM(roll_probability), MAX(model_version) "
+              "FROM collections_queue WHERE month_end = :month")
+
+
+def queue_token(wh: Warehouse, month_end: date) -> tuple:
+    """A cheap token of what the month end's queue holds (rows, probability sum, version): a
+    cache key that changes when the queue is rebuilt differently."""
+    with wh.engine.connect() as conn:
+        return tuple(conn.execute(_stmt(_TOKEN_SQL), {"month": month_end}).one())

@@ -5,20 +5,28 @@ rule, whose reason is stored with the score."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
+import pytest
 from mlflow.tracking import MlflowClient
 
 from models.registry import CHAMPION, aliases, version_info
+from pipelines.core.calendar import latest_matured_month_end
 from pipelines.core.families import family_settings
 from pipelines.core.settings import Settings
+from pipelines.monitoring.auxiliary import record_epd
+from pipelines.monitoring.context import MetricRows
 from pipelines.promotion.apply import promote_challenger
 from pipelines.scoring.models import EPD
 from pipelines.scoring.run import score_day
+from pipelines.training.early import target_labels
 from pipelines.training.train import train_model
 from pipelines.warehouse.book import latest_business_date
 from pipelines.warehouse.engine import Warehouse
+from pipelines.warehouse.history import load_applications
 
 
 def test_epd_family_trains_promotes_and_refers_at_origination(trained_home: Path) -> None:
@@ -66,3 +74,23 @@ def test_epd_family_trains_promotes_and_refers_at_origination(trained_home: Path
     assert (moved["reason_text_1"] == "early payment default risk").all()
     assert (aux.loc[moved.index, "pd"] >= 0.003).all()
     assert (aux["decision"] == champ.loc[aux.index, "decision"]).all()
+
+    # monitored: its score drift against its training reference, and once an origination
+    # month's EPD window has closed, its realised EPD rate against the scores it was given
+    matured = latest_matured_month_end(day, 5)
+    assert score_day(settings, wh, matured, force=True).status == "completed"
+    rows = MetricRows(SimpleNamespace(business_date=day, window_start=day, note=lambda n: {}))
+    found = record_epd(settings, wh, day, day, rows)
+    metrics = rows.frame().set_index("metric")
+    assert found["epd_score_psi"] == metrics.loc["epd_score_psi", "value"] >= 0
+    vintage = json.loads(metrics.loc["epd_realised_rate", "details"])
+    month = pd.Timestamp(matured).to_period("M")
+    scored = pd.read_sql_query(
+        f"SELECT application_id, pd FROM scores WHERE role = 'epd' AND business_date = "
+        f"'{matured}'", wh.engine).set_index("application_id")
+    apps = load_applications(wh, month.start_time.date(), matured)
+    labels = target_labels(settings, wh, apps, pd.Timestamp(day), "epd")
+    bad = pd.Series(labels["bad"].to_numpy(), index=apps["application_id"])[scored.index]
+    assert vintage["loans"] == bad.notna().sum() > 0
+    assert found["epd_realised_rate"] == pytest.approx(bad.mean())
+    assert vintage["mean_predicted"] == pytest.approx(scored.loc[bad.notna(), "pd"].mean())

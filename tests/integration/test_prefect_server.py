@@ -23,7 +23,7 @@ from pipelines.warehouse.engine import Warehouse
 
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 CRON_DEPLOYMENTS = ("training", "daily-scoring", "daily-monitoring", "risk-report",
-                    "epd-training")
+                    "epd-training", "collections")
 SOURCE_DAY = date(2025, 6, 18)
 pytestmark = pytest.mark.slow
 
