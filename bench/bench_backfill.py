@@ -40,6 +40,16 @@ PostgreSQL 177.1 s (8,450 rows/s), 734 MB; reruns skipped all 30 dates in 11.0 s
 with counts unchanged. A first run (SQLite 174 s, PostgreSQL 176 s, 695 / 736 MB) failed only
 its own check "quarantined == rows made invalid": the simulator yields ~3 rows a date with a PTI
 above max_pti (2025-07-01: 96 = 93 applicant_age + 3 pti); the check now counts its own rule.
+
+Issue 23 session (December 2026, box shared with two other engineers, load average 3.6-7.1),
+defaults, all checks passed on both runs. Before (commit d6631cc, run from a worktree): SQLite
+310.3 s (4,824 rows/s, score_day 8.60 s a date), PostgreSQL 452.4 s (3,309 rows/s, 14.66 s a
+date), load 5.5 and 4.9 at the start. After (the columnar read, the (business_date,
+application_id) index, the slim scores gate, the range prepared once): SQLite 233.5 s (6,410
+rows/s, 7.03 s a date, load 3.6), PostgreSQL 198.4 s (7,545 rows/s, 5.82 s a date, load 7.1);
+peak RSS 737 / 721 MB; reruns 20.9 / 21.1 s. Most of a date is now XGBoost's exact
+contributions for its ~15,000 declined or referred applications (0.19-0.22 ms each on this box
+in bench_score's runs of the same hour: about 3 s of the 5.8-7.0 s).
 """
 
 from __future__ import annotations

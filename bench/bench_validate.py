@@ -14,6 +14,7 @@ as the measurement behind the choice documented in ``pipelines/validation/gx_sui
 from __future__ import annotations
 
 import argparse
+import secrets
 import tempfile
 import time
 from datetime import date
@@ -115,7 +116,8 @@ def main() -> None:
     print(f"rows: {len(df):,} x {df.shape[1]} columns (simulated in "
           f"{time.perf_counter() - t0:.1f} s)")
     with tempfile.TemporaryDirectory() as home:
-        settings = Settings(home=home)
+        # a throwaway home: its own salt (every gate refuses the shipped one)
+        settings = Settings(home=home, security={"id_salt": secrets.token_hex(16)})
         run_gate(df.head(1000), "applications", "warm", settings, business_date=DAY)  # imports
         result = run_gate(df, "applications", "bench", settings, business_date=DAY,
                           data_docs=False)
