@@ -20,9 +20,11 @@ from models.promotion_rules import (
     absolute_rules,
     evaluate_rules,
     recalibration_rules,
+    recalibration_warnings,
     verdict_of,
 )
 from models.registry import CHALLENGER, CHAMPION, RegistryError, version_info
+from models.split import SECOND, IdSplit
 from pipelines.core.settings import Settings, redact
 from pipelines.promotion.decision import (
     NoChallengerError,
@@ -51,7 +53,7 @@ def decide(settings: Settings, wh: Warehouse, triggered_by: str = "manual",
     if version is None:
         raise NoChallengerError(f"model {name} has no '{CHALLENGER}' alias: train a model first "
                                 "(or name a version)")
-    window = promotion_window(settings, wh, _target_of(settings, str(version)))
+    window = _window_for(settings, wh, str(version))
     try:
         return _judge(settings, wh, state, str(version), window, triggered_by)
     except RegistryError as exc:  # the registry failed half-way: still nothing changed
@@ -59,15 +61,20 @@ def decide(settings: Settings, wh: Warehouse, triggered_by: str = "manual",
                                        f"{redact(str(exc))[:300]}") from None
 
 
-def _target_of(settings: Settings, version: str) -> str:
-    """The label a version relies on (its tag ``target``; "main" when untagged or unknown:
-    the checks that follow report a version that cannot be read)."""
+def _window_for(settings: Settings, wh: Warehouse, version: str) -> dict[str, Any]:
+    """The promotion window on the label a version relies on (its tag ``target``; "main" when
+    untagged or unknown: the checks that follow report a version that cannot be read). A
+    version fitted on one part of an id split (tags ``split.*``: a recalibration) is judged on
+    the other part only, and the window says so."""
     try:
         tags = version_info(settings.tracking_uri, settings.training.registered_model_name,
                             version)["tags"]
     except RegistryError:
-        return "main"
-    return tags.get("target") if tags.get("target") in ("early", "epd") else "main"
+        tags = {}
+    target = tags.get("target") if tags.get("target") in ("early", "epd", "roll") else "main"
+    window = promotion_window(settings, wh, target)
+    split = IdSplit.from_tags(tags)
+    return window if split is None else {**window, "part": SECOND, "split": split.as_dict()}
 
 
 def _judge(settings: Settings, wh: Warehouse, state: dict[str, str], version: str,
@@ -111,8 +118,11 @@ def _add_evidence(settings: Settings, wh: Warehouse, decision: PromotionDecision
                                     _baseline_uplift(decision.challenger), evidence["monotone"],
                                     settings.promotion)
     if "champion" in models and decision.challenger.get("response") == "recalibration":
-        decision.rules += recalibration_rules(evidence["point"]["challenger"],
-                                              evidence["point"]["champion"], settings.promotion)
+        point = evidence["point"]
+        decision.rules += recalibration_rules(point["challenger"], point["champion"],
+                                              settings.promotion)
+        decision.warnings += recalibration_warnings(point["challenger"], point["champion"],
+                                                    settings.promotion)
     elif "champion" in models:
         decision.rules += evaluate_rules(evidence["point"]["challenger"],
                                          evidence["point"]["champion"], evidence["auc_diff"],

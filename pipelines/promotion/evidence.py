@@ -11,7 +11,9 @@ applications both decline or refer, how often they give the same first reason an
 Features are built once per distinct feature-spec set with the shared builder (``as_of`` = the
 data date, as in training). Intervals come from paired bootstraps seeded by ``settings.seed``:
 both models see the same resampled rows; the AUC uplift's interval is
-``models.metrics.bootstrap_auc_diff``.
+``models.metrics.bootstrap_auc_diff``. A window with a ``split`` (a recalibration, whose
+calibrator was fitted on one part of an id split of these months) holds the other part's
+applications only, for both models.
 """
 
 from __future__ import annotations
@@ -39,12 +41,14 @@ from models.promotion_rules import (
 )
 from models.reasons import agreement, top_codes
 from models.scaling import decide_by_score, pd_to_score
+from models.split import IdSplit
 from pipelines.core.calendar import latest_matured_month_end
 from pipelines.core.settings import Settings
 from pipelines.promotion.decision import PromotionError
 from pipelines.scoring.models import CHAMPION, SHADOW, model_specs
 from pipelines.scoring.reason_codes import reason_table
 from pipelines.training.early import measure_bridge, target_labels, target_names
+from pipelines.training.rollset import roll_promotion_window, roll_rows
 from pipelines.training.trainset import data_as_of
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.history import (
@@ -60,7 +64,10 @@ def promotion_window(settings: Settings, wh: Warehouse, target: str = "main") ->
     """``promotion.oot_months`` whole months ending at the latest month end whose label has
     matured: the main label's, or for a challenger that relies on the early-performance target
     (``target="early"``: a recalibration or early-target challenger) the early one's, or for
-    an EPD model (``target="epd"``) its own label's."""
+    an EPD model (``target="epd"``) its own label's; for the roll-forward model
+    (``target="roll"``) the latest month ends whose next month is on the tape."""
+    if target == "roll":
+        return roll_promotion_window(settings, wh)
     as_of = data_as_of(wh)
     perf = target_config(settings, target).performance_window_months
     end = latest_matured_month_end(as_of, perf)
@@ -83,17 +90,34 @@ class WindowData:
     as_of: pd.Timestamp  # the data date: labels and dealer history as known then
     # early-target windows: PDs are judged on the early scale through the bridge
     bridge: TargetBridge | None = None
+    # rows that are not applications (the roll-forward model's loan-months): built already
+    features: pd.DataFrame | None = None
 
 
 def load_window(settings: Settings, wh: Warehouse, window: Mapping[str, Any]) -> WindowData:
     start, end = date.fromisoformat(window["start"]), date.fromisoformat(window["end"])
     as_of = date.fromisoformat(window["as_of"])
+    if window.get("target") == "roll":  # loan-month rows, features and labels from the tape
+        rows, rolled = roll_rows(settings, wh, start, end, as_of)
+        labels = pd.DataFrame({"booked": True, "mature": rolled.notna(), "bad": rolled})
+        return _window_data(rows, rows.iloc[:0], labels, as_of, window, features=rows)
     apps = load_applications(wh, start, end)
+    split = IdSplit.from_dict(window.get("split"))
+    if split is not None:  # the challenger was fitted on the other part of this window
+        apps = apps[~split.first(apps["application_id"])].reset_index(drop=True)
     outcomes = shared_outcomes(wh, as_of, feature_config(settings))
     target = window.get("target", "main")
     labels = target_labels(settings, wh, apps, pd.Timestamp(as_of), target)
     # an early-target PD model is judged on the early scale; an EPD model on its own label
     bridge = measure_bridge(settings, wh, as_of)[0] if target == "early" else None
+    return _window_data(apps, outcomes, labels, as_of, window, bridge)
+
+
+def _window_data(apps: pd.DataFrame, outcomes: pd.DataFrame, labels: pd.DataFrame,
+                 as_of: date, window: Mapping[str, Any], bridge: TargetBridge | None = None,
+                 features: pd.DataFrame | None = None) -> WindowData:
+    """The window's rows with their labels (``labels``: booked, mature, bad per row) and
+    counts; a window without goods and bads cannot judge a model."""
     bad = labels["bad"].to_numpy()
     labelled = ~np.isnan(bad)
     y = bad[labelled].astype(np.int8)
@@ -102,10 +126,12 @@ def load_window(settings: Settings, wh: Warehouse, window: Mapping[str, Any]) ->
               "immature": int((labels["booked"] & ~labels["mature"]).sum()),
               "not_booked": int((~labels["booked"]).sum())}
     if not 0 < counts["bads"] < counts["labelled"]:
-        raise PromotionError(f"promotion window {start}..{end} holds {counts['labelled']} "
-                             f"labelled loans with {counts['bads']} bads: it needs goods and "
-                             "bads (check promotion.oot_months and the data date)")
-    return WindowData(apps, outcomes, labelled, y, counts, pd.Timestamp(as_of), bridge)
+        raise PromotionError(f"promotion window {window['start']}..{window['end']} holds "
+                             f"{counts['labelled']} labelled loans with {counts['bads']} bads: "
+                             "it needs goods and bads (check promotion.oot_months and the data "
+                             "date)")
+    return WindowData(apps, outcomes, labelled, y, counts, pd.Timestamp(as_of), bridge,
+                      features)
 
 
 def window_features(settings: Settings, data: WindowData,
@@ -114,6 +140,9 @@ def window_features(settings: Settings, data: WindowData,
     frames: dict[tuple, pd.DataFrame] = {}
     out = {}
     for role, model in models.items():
+        if data.features is not None:
+            out[role] = data.features[model.feature_names]
+            continue
         specs = tuple(model_specs(model))
         if specs not in frames:
             frames[specs] = build_features(data.apps, data.outcomes, data.as_of,

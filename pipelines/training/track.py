@@ -205,7 +205,8 @@ def bridge_section(bridge: dict[str, Any]) -> str:
         f"rate {bridge['early_rate']:.2%}, main bad rate {bridge['final_rate']:.2%}; "
         f"{bridge['final_if_early_bad']:.1%} of early bads and "
         f"{bridge['final_if_early_good']:.2%} of early goods went bad within the main window "
-        "(an early bad rate e maps to a main bad rate a*e + b*(1-e)).\n\n")
+        f"(a probability or rate maps onto the main scale x{bridge['ratio']:.2f}, the ratio of "
+        "the two bad rates).\n\n")
 
 
 def card(settings: Settings, ts: TrainingSet, model: PDModel, ev: Evaluation, run_id: str,

@@ -21,6 +21,7 @@ from models.pd_model import PDModel
 from models.registry import TrackedRun
 from pipelines.core.settings import Settings
 from pipelines.training.evaluate import evaluate
+from pipelines.training.rollset import load_roll_training_set, roll_windows
 from pipelines.training.track import TrainResult, log_and_register, open_run
 from pipelines.training.trainset import (
     TrainingError,
@@ -91,8 +92,7 @@ def calibrate(settings: Settings, booster: xgb.Booster, ts: TrainingSet) -> PDMo
         if "error" in ts.bridge:
             raise TrainingError(f"an early-target model needs the bridge to the 12-month "
                                 f"label: {ts.bridge['error']}")
-        calibrator = replace(calibrator, bridge=(ts.bridge["final_if_early_bad"],
-                                                 ts.bridge["final_if_early_good"]))
+        calibrator = replace(calibrator, bridge=ts.bridge["ratio"])
     return PDModel.from_training(booster, calibrator, ts.X["train"],
                                  monotone_constraints(ts.specs),
                                  {n: s.reason for n, s in specs.items()})
@@ -115,7 +115,11 @@ def call_directly(fn: F, *, io: bool = False) -> F:
 
 def load_data(settings: Settings, wh: Warehouse, train_end: date | None = None,
               oot_months: int | None = None, target: str = "main") -> TrainingSet:
-    """The time windows as of the newest business date, and every window's rows."""
+    """The time windows as of the newest business date, and every window's rows; for the
+    roll-forward model (``target="roll"``) its loan-month rows (``pipelines.training.rollset``)."""
+    if target == "roll":
+        return load_roll_training_set(settings, wh, roll_windows(settings, wh, train_end,
+                                                                 oot_months))
     return load_training_set(settings, wh, windows_for(settings, wh, train_end, oot_months,
                                                        target=target), target)
 
@@ -129,7 +133,8 @@ def train_model(settings: Settings, wh: Warehouse, *, train_end: date | None = N
     ``target="early"``: trained on the early-performance target, its windows ending at the
     latest early-matured month, its calibrator bridged to the 12-month scale. ``target="epd"``:
     the early-payment-default model (run it on ``family_settings(settings, "epd")``: its own
-    registered name and experiment), its calibrated output the EPD probability itself."""
+    registered name and experiment), its calibrated output the EPD probability itself.
+    ``target="roll"``: the collections roll-forward model (family "roll"), on loan-month rows."""
     ts = step(validate_training_set)(
         settings, step(load_data, io=True)(settings, wh, train_end, oot_months, target))
     run = open_run(settings, triggered_by, ts.windows, target)
