@@ -27,6 +27,19 @@ cost 8 s (16 s in the first session, before the batch-level checks moved from GX
 pandas). Peak RSS for 5M rows: 782 MB (243 s, approximate reasons); it was 2,467 MB earlier the
 same day, when the loan history (3.87M loans, all booked on the scored date, so none can have
 matured) was still read whole on the path with no recent tape. First session: 3.1x and 6.3x.
+
+Issue 23 session (December 2026, ``--rows 500000 --rss-rows 0``, box shared with two other
+engineers, load 4-10), the same home and day for both codes. Before (commit d6631cc, run from a
+worktree), timing a forced rerun (its delete of the date's 500k scores inside the run): 3.4x
+approximate, 5.1x exact; timing a date's first scoring as now: 2.4x and 1.6x approximate, 3.0x
+and 3.2x exact. After (columnar read, (business_date, application_id) index, slim scores gate):
+1.8x and 2.2x approximate, 3.3x and 3.9x exact. The load moved the bare parts from 15.3 s to
+21.9 s between runs and XGBoost's exact contributions from 0.14 to 0.22 ms a row: the ratios
+do not separate the codes here. Measured side by side in one process on the same 500k-row day:
+``load_applications`` of the whole day 14.7 s before, 8.6 s after (same frame); of one 100k
+chunk 3.0 s before, 2.1 s after; the read chunk step then sat at or below the bare read_sql
+(9.4-10.5 s against 8.8-10.3 s). What remains above the bare parts: the upsert (9.6-11.9 s
+against an executemany of 7.2-8.3 s), the two gates (7.3-7.6 s), reason codes and features.
 """
 
 from __future__ import annotations
