@@ -176,7 +176,7 @@ def test_closed_sets_are_listed_in_help() -> None:
     def help_of(*command: str) -> str:  # wide enough for rich not to wrap a choice list
         return runner.invoke(app, [*command, "--help"], env={"COLUMNS": "300"}).stdout
 
-    assert "applications|loans|repayments|features|scores" in help_of("validate")
+    assert "applications|loans|repayments|features|roll_features|scores" in help_of("validate")
     assert "applications|loans|repayments" in help_of("ingest")
     assert "features" not in help_of("ingest")
     for command in ("simulate", "demo"):

@@ -257,7 +257,11 @@ ALLOWED: dict[str, dict[str, str]] = {
         "rows": "VALUES of driver placeholders, or the SELECT of those columns from the stage",
         "where": "read/count API: callers pass literal SQL with :named parameters (checked below)",
         "order_by": "read API: callers pass literal column names (checked below)",
+        "', '.join((q(c) for c in columns))": "schema.py columns of the table read, quoted",
     },
+    "pipelines/warehouse/collections.py": {
+        "_KNOWN": "a literal condition on :as_of and :lag_cut (the tape known by a date)",
+        "_DELINQUENT": "a literal subquery on :first, :last and :delinquent, and _KNOWN"},
     "pipelines/warehouse/history.py": {
         "', '.join(cols)": "schema.APPLICATION_COLUMNS plus two schema columns",
         "' AND '.join(where)": "literal comparisons with :start/:end/:first_id/:last_id",
