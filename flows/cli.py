@@ -261,6 +261,9 @@ def demo(
         "used_car_mix"),
     per_day: Annotated[int, typer.Option(help="Applications per demo day.")] = 400,
     history_per_day: Annotated[int, typer.Option(help="Applications per day of history.")] = 60,
+    onset_day: Annotated[int | None, typer.Option(
+        help="Day of the drift's onset, counted from the demo's first day (negative: before it, "
+             "in the history; default: the demo's middle).")] = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -278,7 +281,8 @@ def demo(
         if booting is not None:
             booting.join()
         return demo_flow(days=days, per_day=per_day, scenario=scenario.value,
-                         history_per_day=history_per_day, progress=not as_json)
+                         history_per_day=history_per_day, onset_day=onset_day,
+                         progress=not as_json)
 
     def render(summary: dict[str, Any]) -> None:
         from pipelines.simulation.demo import weeks_table
