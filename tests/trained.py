@@ -76,9 +76,7 @@ def trained_home(trained_home_template: Path, tmp_path: Path,
                  monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A private copy of the trained home (warehouse + MLflow store), set as CREDITFLOW_HOME."""
     home = tmp_path / "home"
-    shutil.copytree(trained_home_template, home)
-    _relocate_artifacts(home / "mlflow.db", trained_home_template, home)
-    forget_artifact_locations()
+    copy_home(trained_home_template, home)
     monkeypatch.setenv("CREDITFLOW_HOME", str(home))
     for key in ("n_applications", "start", "end"):
         monkeypatch.setenv(f"CREDITFLOW_SIMULATE__{key.upper()}",
@@ -91,6 +89,13 @@ def trained_home(trained_home_template: Path, tmp_path: Path,
 # MLflow stores absolute artifact locations: without this, a copy would read (and a test that
 # corrupts or adds artifacts would write) the template's files, shared by every test. (The CLI
 # and the flows do the same by themselves: pipelines.core.home; tests call stages directly.)
+
+
+def copy_home(template: Path, home: Path) -> None:
+    """A private copy of a built home, its MLflow store pointing at the copy's artifacts."""
+    shutil.copytree(template, home)
+    _relocate_artifacts(home / "mlflow.db", template, home)
+    forget_artifact_locations()
 
 
 def forget_artifact_locations() -> None:

@@ -62,8 +62,7 @@ from pipelines.warehouse.engine import Warehouse
 from tests.trained import (
     BOOK,
     TRAIN_OVERRIDES,
-    _relocate_artifacts,
-    forget_artifact_locations,
+    copy_home,
     shared_build,
     small_settings,
 )
@@ -90,9 +89,7 @@ def train_variant(settings: Settings, wh: Warehouse, drop: tuple[str, ...] = ())
 
 
 def _build_promo_home(template: Path, home: Path) -> None:
-    shutil.copytree(template, home)
-    _relocate_artifacts(home / "mlflow.db", template, home)
-    forget_artifact_locations()
+    copy_home(template, home)
     wh = Warehouse.from_settings(small_settings(home))
     less = train_variant(small_settings(home, training={"train_months": 5}), wh)
     fewer = train_variant(small_settings(home, training={"n_estimators": 150}), wh, DROPPED)
@@ -136,9 +133,7 @@ class Home:
 def home(promo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Home]:
     """A private copy of the module's home (champion v1, versions 2 and 3, no challenger)."""
     path = tmp_path / "home"
-    shutil.copytree(promo_template, path)
-    _relocate_artifacts(path / "mlflow.db", promo_template, path)
-    forget_artifact_locations()
+    copy_home(promo_template, path)
     monkeypatch.setenv("CREDITFLOW_HOME", str(path))
     for key in ("n_applications", "start", "end"):
         monkeypatch.setenv(f"CREDITFLOW_SIMULATE__{key.upper()}", str(getattr(BOOK, key)))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from pipelines.monitoring.risk_report import write_day_reports
 from pipelines.monitoring.workspace import project_id, workspace_dir
 from pipelines.scoring.run import score_day
 from pipelines.warehouse.engine import Warehouse
-from tests.trained import _relocate_artifacts, forget_artifact_locations
+from tests.trained import copy_home
 
 pytestmark = pytest.mark.slow
 DAY = date(2025, 6, 29)  # a Sunday: the week ends with it
@@ -43,9 +42,7 @@ def pages(trained_home_template: Path, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[tuple[Settings, dict]]:
     """A copy of the trained home with two monitored days and the pages of DAY."""
     home = tmp_path_factory.mktemp("pages") / "home"
-    shutil.copytree(trained_home_template, home)
-    _relocate_artifacts(home / "mlflow.db", trained_home_template, home)
-    forget_artifact_locations()
+    copy_home(trained_home_template, home)
     with pytest.MonkeyPatch.context() as mp:
         for key in list(os.environ):
             if key.startswith("CREDITFLOW_") and key != "CREDITFLOW_SECURITY__ID_SALT":
