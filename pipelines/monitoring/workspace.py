@@ -26,40 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from evidently._pydantic_compat import PrivateAttr
-from evidently.core.metric_types import SingleValueCalculation, SingleValueMetric
 
 PROJECT_NAME = "creditflow"
 PROJECT_DESCRIPTION = ("Daily drift of the champion's applications against its training "
                        "reference, with creditflow's own figures of the day")
-FIGURES = {"score_psi": "score PSI (every row of the window)",
-           "estimated_auc": "estimated AUC (from PDs)",
-           "realised_auc": "realised AUC (latest matured vintage)",
-           "approval_rate": "approval rate"}
 _INDEX = "snapshots.json"
-
-
-class CreditflowFigure(SingleValueMetric):
-    """One of creditflow's figures of the day, carried into the snapshot as a single value.
-    Only ``figure`` is a parameter, so every day's value lands on the same dashboard series;
-    the value itself is private (set by ``figure_metric``)."""
-
-    figure: str
-    _value: float = PrivateAttr(default=math.nan)
-
-
-class CreditflowFigureCalculation(SingleValueCalculation[CreditflowFigure]):
-    def calculate(self, context: Any, current_data: Any, reference_data: Any) -> Any:
-        return self.result(self.metric._value)
-
-    def display_name(self) -> str:
-        return FIGURES.get(self.metric.figure, self.metric.figure)
-
-
-def figure_metric(name: str, value: float) -> CreditflowFigure:
-    metric = CreditflowFigure(figure=name)
-    metric._value = float(value)
-    return metric
 
 
 def workspace_dir(reports_dir: Path) -> Path:
@@ -76,6 +47,7 @@ def day_snapshot(reference: pd.DataFrame, current: pd.DataFrame, monitored: Sequ
     from evidently.metrics import DriftedColumnsCount, ValueDrift
 
     from pipelines.monitoring.drift import evidently_inputs
+    from pipelines.monitoring.figure_metric import figure_metric
 
     ref, cur, numeric, categorical = evidently_inputs(reference, current, monitored,
                                                       sample_rows, seed)
