@@ -28,24 +28,29 @@ _APP_DATES = ("application_ts", "business_date")
 _APP_NUMERIC = [c for c, kind in schema.APPLICATION_COLUMNS.items() if kind in ("float", "int")]
 _OUTCOME_DATES = ["origination_date", "first_bad_month", "closed_month", "last_tape_month"]
 
-# One GROUP BY over the tape (never loaded whole), joined to the loans booked by as_of. A tape row
-# is known by as_of from its load date, or (none recorded) from its month end plus the lag.
-_OUTCOMES_SQL = """
-SELECT l.loan_id, l.application_id, l.dealer_id, l.origination_date,
-       t.first_bad_month, t.closed_month, t.last_tape_month
-FROM loans AS l
-LEFT JOIN (
-    SELECT r.loan_id,
-           MIN(CASE WHEN r.dpd_bucket IN :bad_buckets OR r.status IN :bad_statuses
-                    THEN r.as_of_month END) AS first_bad_month,
-           MIN(CASE WHEN r.status IN :closing THEN r.as_of_month END) AS closed_month,
-           MAX(r.as_of_month) AS last_tape_month
-    FROM repayments AS r
-    WHERE (r.known_at <= :as_of OR (r.known_at IS NULL AND r.as_of_month <= :lag_cut))
-    GROUP BY r.loan_id
-) AS t ON t.loan_id = l.loan_id
-WHERE l.origination_date <= :originated_by
-ORDER BY l.loan_id
+# The tape as known at a time T, one row per loan (one GROUP BY, the tape never loaded whole): the
+# first month in each delinquency bucket, in a bad status and in a closing status, and the last
+# month. Every target's first bad month is a minimum over these columns, so the main, early and
+# EPD labels of a day share one read. A tape row is known by T from its load date, or (none
+# recorded) from its month end plus the lag.
+_BUCKET_COLUMNS = {b: f"first_in_{i}" for i, b in enumerate(schema.DPD_BUCKETS)}
+_TAPE_SUMMARY_SQL = (
+    "SELECT r.loan_id, "
+    + "".join(f"MIN(CASE WHEN r.dpd_bucket = '{b}' THEN r.as_of_month END) AS {c}, "
+              for b, c in _BUCKET_COLUMNS.items())
+    + """MIN(CASE WHEN r.status IN :bad_statuses THEN r.as_of_month END) AS first_bad_status,
+       MIN(CASE WHEN r.status IN :closing THEN r.as_of_month END) AS closed_month,
+       MAX(r.as_of_month) AS last_tape_month
+FROM repayments AS r
+WHERE (r.known_at <= :as_of OR (r.known_at IS NULL AND r.as_of_month <= :lag_cut))
+GROUP BY r.loan_id
+""")
+_SUMMARY_DATES = [*_BUCKET_COLUMNS.values(), "first_bad_status", "closed_month",
+                  "last_tape_month"]
+_LOANS_SQL = """
+SELECT loan_id, application_id, dealer_id, origination_date FROM loans
+WHERE origination_date <= :originated_by
+ORDER BY loan_id
 """
 # When each tape month arrived: its latest recorded load date; rows without one, month + lag.
 _MONTHS_SQL = """
@@ -158,20 +163,45 @@ def load_outcomes(wh: Warehouse, as_of: date, config: FeatureConfig,
                   originated_by: date | None = None) -> pd.DataFrame:
     """One row per loan originated on or before ``as_of`` (or the earlier ``originated_by``):
     its dealer, origination date, first bad, closing and last tape months, and when its window
-    outcome became known (``features.outcome``), all from tape rows known by ``as_of``."""
+    outcome became known (``features.outcome``), all from tape rows known by ``as_of``.
+
+    The tape rows known by ``as_of`` are those known by T, the latest time on or before it at
+    which a tape row became known; their summary is read once per T and tape version
+    (``pipelines.warehouse.tape_cache``) and shared by every day until the next tape and by
+    every target: a 2.6M-row tape took 3.4 s a read, and a demo month read it ~7 times."""
     day = pd.Timestamp(as_of).date()
     first = day if originated_by is None else min(day, pd.Timestamp(originated_by).date())
-    params = {"as_of": day, "lag_cut": day - timedelta(days=config.tape_lag_days),
-              "originated_by": first, "bad_buckets": list(config.bad_buckets),
-              "bad_statuses": list(schema.BAD_STATUSES),
-              "closing": list(schema.CLOSING_STATUSES)}
     with wh.engine.connect() as conn:
-        df = pd.read_sql_query(_bind(_OUTCOMES_SQL), conn, params=params)
-        months = pd.read_sql_query(_bind(_MONTHS_SQL), conn, params=params)
-    df = _dates(df, _OUTCOME_DATES)
-    df["window_known_at"] = window_known_at(df, config.performance_window_months,
-                                            _month_known(months, config.tape_lag_days))
+        df = pd.read_sql_query(_bind(_LOANS_SQL), conn, params={"originated_by": first})
+    known_by = _tape_known_by(wh, day, config.tape_lag_days)
+    if known_by is None:
+        tape, months = _empty_tape()
+    else:
+        tape, months = cached(wh, "tape_summary", known_by, (config.tape_lag_days,),
+                              lambda: _tape_summary(wh, known_by, config.tape_lag_days))
+    df = _dates(df, ["origination_date"]).merge(tape, on="loan_id", how="left")
+    bad = [_BUCKET_COLUMNS[b] for b in config.bad_buckets if b in _BUCKET_COLUMNS]
+    df["first_bad_month"] = df[[*bad, "first_bad_status"]].min(axis=1)
+    df["window_known_at"] = window_known_at(df, config.performance_window_months, months)
     return df[OUTCOME_COLUMNS]
+
+
+def _tape_summary(wh: Warehouse, known_by: date, lag_days: int
+                  ) -> tuple[pd.DataFrame, pd.Series]:
+    """Per loan, the tape's first months and last month as known at ``known_by``; and each tape
+    month's arrival (``_month_known``)."""
+    params = {"as_of": known_by, "lag_cut": known_by - timedelta(days=lag_days),
+              "bad_statuses": list(schema.BAD_STATUSES), "closing": list(schema.CLOSING_STATUSES)}
+    with wh.engine.connect() as conn:
+        tape = pd.read_sql_query(_bind(_TAPE_SUMMARY_SQL), conn, params=params)
+        months = pd.read_sql_query(_bind(_MONTHS_SQL), conn, params=params)
+    return _dates(tape, _SUMMARY_DATES), _month_known(months, lag_days)
+
+
+def _empty_tape() -> tuple[pd.DataFrame, pd.Series]:
+    tape = pd.DataFrame({"loan_id": pd.Series(dtype=object),
+                         **{c: pd.Series(dtype="datetime64[ns]") for c in _SUMMARY_DATES}})
+    return tape, pd.Series(dtype="datetime64[ns]", index=pd.DatetimeIndex([]))
 
 
 _DATE_PARAMS = ("as_of", "lag_cut", "originated_by")

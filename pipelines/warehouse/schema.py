@@ -120,7 +120,10 @@ repayments = Table(
     # ``features.tape_lag_days``. Point-in-time features and labels use only rows known by then.
     Column("known_at", Date, nullable=True),
     Column("batch_id", String(64), nullable=False),
-    Index("ix_repayments_as_of_month", "as_of_month"),
+    # month first: the per-month reads and the arrival of each tape month read the index alone;
+    # known_at first: "the latest tape arrival by a date", asked every business day
+    Index("ix_repayments_month_known", "as_of_month", "known_at"),
+    Index("ix_repayments_known_at", "known_at", "as_of_month"),
 )
 
 # The book's data contract: the warehouse columns this lender provides, per kind, declared by

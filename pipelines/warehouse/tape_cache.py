@@ -49,7 +49,8 @@ def cached(wh: Warehouse, name: str, through: date, args: tuple[Hashable, ...],
     Callers must not modify the returned object (it is shared)."""
     key = (wh.url, name, through, args, tape_version(wh, through))
     with _LOCK:
-        if key in _CACHE:
+        if key in _CACHE:  # kept as the newest: the least recently used entry goes first
+            _CACHE[key] = _CACHE.pop(key)
             return _CACHE[key]  # type: ignore[return-value]
     value = load()
     with _LOCK:
