@@ -14,7 +14,11 @@ import pandas as pd
 from models.loss_forecast import backtest, project_charge_offs, trailing_matrix
 from pipelines.core.settings import Settings
 from pipelines.monitoring.context import MetricRows
-from pipelines.monitoring.portfolio import load_transition_counts, month_end_on_or_before
+from pipelines.monitoring.portfolio import (
+    load_transition_counts,
+    month_end_on_or_before,
+    transition_span,
+)
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.forecast import cohort_charge_offs, open_bucket_counts
 from pipelines.warehouse.tape_cache import cached
@@ -35,7 +39,7 @@ def loss_forecast(settings: Settings, wh: Warehouse, as_of: date) -> dict[str, A
     m = settings.monitoring
     months, horizon = m.roll_rate_baseline_months, m.loss_forecast_months
     last = month_end_on_or_before(as_of)
-    counts = load_transition_counts(wh, as_of, months + horizon)
+    counts = load_transition_counts(wh, as_of, months + horizon, transition_span(m))
     forecast, open_now = projection_at(wh, counts, last, months, horizon)
     then = last - pd.offsets.MonthEnd(horizon)
     projected, open_then = projection_at(wh, counts, then, months, horizon)
@@ -58,8 +62,8 @@ def record_loss_forecast(settings: Settings, wh: Warehouse, as_of: date,
     every day of a tape month, so computed once per tape (``tape_cache``)."""
     m = settings.monitoring
     last = month_end_on_or_before(as_of)
-    if load_transition_counts(wh, as_of, m.roll_rate_baseline_months + m.loss_forecast_months
-                              ).empty:
+    if load_transition_counts(wh, as_of, m.roll_rate_baseline_months + m.loss_forecast_months,
+                              transition_span(m)).empty:
         return None
     out = cached(wh, "loss_forecast", last.date(),
                  (m.roll_rate_baseline_months, m.loss_forecast_months),

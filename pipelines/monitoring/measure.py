@@ -315,7 +315,8 @@ def _early_delinquency(ctx: DayContext, rows: MetricRows, wh: Warehouse
 def measure_portfolio(ctx: DayContext, rows: MetricRows, wh: Warehouse) -> PortfolioFindings:
     cfg = ctx.cfg
     rolls = matrix = None
-    counts = R.load_transition_counts(wh, ctx.business_date, cfg.roll_rate_baseline_months + 1)
+    counts = R.load_transition_counts(wh, ctx.business_date, cfg.roll_rate_baseline_months + 1,
+                                      R.transition_span(cfg))
     if not counts.empty:
         rolls = R.roll_rate_alerts(R.forward_rolls(counts), cfg.roll_rate_factor,
                                    cfg.roll_rate_baseline_months, cfg.roll_rate_alpha,

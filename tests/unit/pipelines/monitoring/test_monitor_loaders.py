@@ -48,6 +48,19 @@ def test_transition_counts_sql_equals_pandas(wh: Warehouse, book: Book) -> None:
     _same(sql, frames, R.COUNT_COLUMNS[:3])
 
 
+def test_transition_counts_from_a_wider_read_equal_a_direct_read(wh: Warehouse) -> None:
+    from pipelines.warehouse import tape_cache
+
+    tape_cache.clear()
+    direct = R.load_transition_counts(wh, AS_OF, 7)
+    tape_cache.clear()
+    wide = R.load_transition_counts(wh, AS_OF, 12)
+    shared = R.load_transition_counts(wh, AS_OF, 7, 12)
+    assert direct["as_of_month"].min() > wide["as_of_month"].min()
+    pd.testing.assert_frame_equal(shared, direct)  # same rows, order, index and dtypes
+    assert R.load_transition_counts(wh, AS_OF, 12, 7) is wide  # one read: the cached frame
+
+
 def test_vintage_counts_sql_equals_pandas(wh: Warehouse, book: Book) -> None:
     sql = R.load_vintage_counts(wh, AS_OF, 12)
     # loans of March (after the last tape, Feb 29) are left out: no month on book yet
