@@ -24,7 +24,10 @@ from sqlalchemy import Date, bindparam, text
 from pipelines.warehouse.engine import Warehouse
 
 T = TypeVar("T")
-_SIZE = 8
+# Entries kept, least recently used dropped first. A monitored day uses about ten (outcome
+# summary, dealer history, transitions, vintages, early target, loss forecast, ...): fewer
+# slots than that and each day's reads evict each other in turn, every read a miss.
+_SIZE = 24
 _CACHE: dict[tuple[Hashable, ...], object] = {}
 _LOCK = Lock()  # Prefect runs tasks in worker threads
 
