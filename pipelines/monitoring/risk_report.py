@@ -23,7 +23,16 @@ import pandas as pd
 from pipelines.core.settings import Settings
 from pipelines.monitoring import plots
 from pipelines.monitoring.auxiliary_page import auxiliary_section
-from pipelines.monitoring.html_page import Section, cards, esc, figure_img, page, table
+from pipelines.monitoring.html_page import (
+    Section,
+    cards,
+    esc,
+    figure_img,
+    frame_key,
+    memo_figure_img,
+    page,
+    table,
+)
 from pipelines.monitoring.pages import Period, index_path, month_of, report_path, week_of
 from pipelines.monitoring.report_index import write_index
 from pipelines.monitoring.response import alert_responses
@@ -155,8 +164,11 @@ def _roll_rates(latest: pd.DataFrame) -> Section:
     shown = pd.DataFrame({"from bucket": rolls["metric"].str[len("forward_roll."):],
                           "forward roll rate": rolls["value"].astype(float),
                           "band": rolls["band"].fillna("")})
-    body = figure_img(plots.roll_rate_heatmap(matrix, f"Roll rates from {d.get('month')}"),
-                      "Heatmap of the share of loans moving between delinquency buckets")
+    title = f"Roll rates from {d.get('month')}"
+    body = memo_figure_img(  # the same all month, on the week's and the month's page
+        ("roll_rate_heatmap", title, frame_key(matrix)),
+        lambda: plots.roll_rate_heatmap(matrix, title),
+        "Heatmap of the share of loans moving between delinquency buckets")
     return Section("roll-rates", "Roll rates", body + table(
         shown, {"forward roll rate": ".2%"}, [f"band-{b}" for b in shown["band"]])
         + _loss_forecast(latest))
@@ -198,9 +210,9 @@ def _vintages(latest: pd.DataFrame) -> Section:
         curves[row["segment"].removeprefix("vintage=")] = pd.Series(
             curve, index=range(1, len(curve) + 1))
     curves = pd.DataFrame(curves).T.sort_index()
-    return Section("vintages", "Vintage curves", figure_img(
-        plots.vintage_figure(curves), "Cumulative bad rate by month on book, one line per "
-        "origination month"))
+    return Section("vintages", "Vintage curves", memo_figure_img(  # changes with each tape
+        ("vintage_figure", frame_key(curves)), lambda: plots.vintage_figure(curves),
+        "Cumulative bad rate by month on book, one line per origination month"))
 
 
 def _dealers(latest: pd.DataFrame, settings: Settings) -> Section:
