@@ -10,6 +10,7 @@ global URI, so those steps set it for the duration of the call and restore it af
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -40,7 +41,10 @@ class AliasConflictError(RegistryError):
     """The champion changed between the caller's decision and the alias move."""
 
 
+@functools.lru_cache(maxsize=32)
 def client_for(tracking_uri: str) -> MlflowClient:
+    """One client per URI and process: building one took 4 ms and a demo built 1,785. MLflow
+    itself keeps one store per URI, so a shared client sees nothing a new one would not."""
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
