@@ -56,18 +56,26 @@ def loss_forecast(settings: Settings, wh: Warehouse, as_of: date) -> dict[str, A
             "metrics": metrics}
 
 
+def _forecast_if_any(settings: Settings, wh: Warehouse, as_of: date) -> dict[str, Any] | None:
+    """``loss_forecast``, or None while the tape holds no transition yet."""
+    m = settings.monitoring
+    counts = load_transition_counts(wh, as_of, m.roll_rate_baseline_months
+                                    + m.loss_forecast_months, transition_span(m))
+    return None if counts.empty else loss_forecast(settings, wh, as_of)
+
+
 def record_loss_forecast(settings: Settings, wh: Warehouse, as_of: date,
                          rows: MetricRows) -> dict[str, Any] | None:
     """The forecast's metrics for a monitored day (None: no tape transitions yet); the same
     every day of a tape month, so computed once per tape (``tape_cache``)."""
     m = settings.monitoring
     last = month_end_on_or_before(as_of)
-    if load_transition_counts(wh, as_of, m.roll_rate_baseline_months + m.loss_forecast_months,
-                              transition_span(m)).empty:
-        return None
+    # one cache look-up a day (each costs a tape-version query), the emptiness check inside it
     out = cached(wh, "loss_forecast", last.date(),
                  (m.roll_rate_baseline_months, m.loss_forecast_months),
-                 lambda: loss_forecast(settings, wh, as_of))
+                 lambda: _forecast_if_any(settings, wh, as_of))
+    if out is None:
+        return None
     ahead = (last + pd.offsets.MonthEnd(m.loss_forecast_months)).date()
     rows.add("loss_forecast_charge_offs", out["metrics"]["loss_forecast_charge_offs"],
              details={"open_loans": out["open_loans"], "rate":

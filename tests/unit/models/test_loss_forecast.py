@@ -69,3 +69,31 @@ def test_projection_arithmetic_and_the_ratio() -> None:
     assert fc["charge_offs"].to_numpy() == pytest.approx([25.0, 18.75])
     bt = backtest(fc, pd.Series([20], index=[2]))
     assert np.isnan(bt["ratio"].iloc[0]) and bt["ratio"].iloc[1] == pytest.approx(43.75 / 20)
+
+
+class _Rows:
+    def __init__(self) -> None:
+        self.metrics: list[str] = []
+
+    def add(self, metric: str, *args: object, **kwargs: object) -> None:
+        self.metrics.append(metric)
+
+
+def test_recorded_once_a_tape_holds_transitions(settings: Settings,
+                                                sqlite_wh: Warehouse) -> None:
+    """No transition on the tape: no forecast and no rows; the tape's arrival (a new tape
+    version) brings both, even if the empty answer was read first."""
+    from pipelines.monitoring.loss import record_loss_forecast
+    from pipelines.warehouse import tape_cache
+
+    tape_cache.clear()
+    day = date(2024, 1, 5)
+    empty = _Rows()
+    assert record_loss_forecast(settings, sqlite_wh, day, empty) is None  # type: ignore[arg-type]
+    assert empty.metrics == []
+    sqlite_wh.upsert("repayments", pd.concat([tape(f"G{i}", [CUR] * 12) for i in range(3)],
+                                             ignore_index=True))
+    rows = _Rows()
+    out = record_loss_forecast(settings, sqlite_wh, day, rows)  # type: ignore[arg-type]
+    assert out is not None and out["month"] == date(2023, 12, 31)
+    assert rows.metrics == ["loss_forecast_charge_offs", "loss_backtest_ratio"]
