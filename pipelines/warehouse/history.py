@@ -33,18 +33,26 @@ _OUTCOME_DATES = ["origination_date", "first_bad_month", "closed_month", "last_t
 # month. Every target's first bad month is a minimum over these columns, so the main, early and
 # EPD labels of a day share one read. A tape row is known by T from its load date, or (none
 # recorded) from its month end plus the lag.
-_BUCKET_COLUMNS = {b: f"first_in_{i}" for i, b in enumerate(schema.DPD_BUCKETS)}
-_TAPE_SUMMARY_SQL = (
-    "SELECT r.loan_id, "
-    + "".join(f"MIN(CASE WHEN r.dpd_bucket = '{b}' THEN r.as_of_month END) AS {c}, "
-              for b, c in _BUCKET_COLUMNS.items())
-    + """MIN(CASE WHEN r.status IN :bad_statuses THEN r.as_of_month END) AS first_bad_status,
+_BUCKET_COLUMNS = {"current": "first_current", "1-30": "first_1_30", "31-60": "first_31_60",
+                   "61-90": "first_61_90", "90+": "first_90_plus",
+                   "charge-off": "first_charge_off"}
+if list(_BUCKET_COLUMNS) != schema.DPD_BUCKETS:  # a bucket without its column would never be bad
+    raise RuntimeError("the tape summary's bucket columns do not match schema.DPD_BUCKETS")
+_TAPE_SUMMARY_SQL = """
+SELECT r.loan_id,
+       MIN(CASE WHEN r.dpd_bucket = :bucket_0 THEN r.as_of_month END) AS first_current,
+       MIN(CASE WHEN r.dpd_bucket = :bucket_1 THEN r.as_of_month END) AS first_1_30,
+       MIN(CASE WHEN r.dpd_bucket = :bucket_2 THEN r.as_of_month END) AS first_31_60,
+       MIN(CASE WHEN r.dpd_bucket = :bucket_3 THEN r.as_of_month END) AS first_61_90,
+       MIN(CASE WHEN r.dpd_bucket = :bucket_4 THEN r.as_of_month END) AS first_90_plus,
+       MIN(CASE WHEN r.dpd_bucket = :bucket_5 THEN r.as_of_month END) AS first_charge_off,
+       MIN(CASE WHEN r.status IN :bad_statuses THEN r.as_of_month END) AS first_bad_status,
        MIN(CASE WHEN r.status IN :closing THEN r.as_of_month END) AS closed_month,
        MAX(r.as_of_month) AS last_tape_month
 FROM repayments AS r
 WHERE (r.known_at <= :as_of OR (r.known_at IS NULL AND r.as_of_month <= :lag_cut))
 GROUP BY r.loan_id
-""")
+"""
 _SUMMARY_DATES = [*_BUCKET_COLUMNS.values(), "first_bad_status", "closed_month",
                   "last_tape_month"]
 _LOANS_SQL = """
@@ -191,7 +199,8 @@ def _tape_summary(wh: Warehouse, known_by: date, lag_days: int
     """Per loan, the tape's first months and last month as known at ``known_by``; and each tape
     month's arrival (``_month_known``)."""
     params = {"as_of": known_by, "lag_cut": known_by - timedelta(days=lag_days),
-              "bad_statuses": list(schema.BAD_STATUSES), "closing": list(schema.CLOSING_STATUSES)}
+              "bad_statuses": list(schema.BAD_STATUSES), "closing": list(schema.CLOSING_STATUSES),
+              **{f"bucket_{i}": b for i, b in enumerate(_BUCKET_COLUMNS)}}
     with wh.engine.connect() as conn:
         tape = pd.read_sql_query(_bind(_TAPE_SUMMARY_SQL), conn, params=params)
         months = pd.read_sql_query(_bind(_MONTHS_SQL), conn, params=params)
