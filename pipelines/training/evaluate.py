@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from models import plots
 from models.baseline import baseline_pd, fit_baseline
 from models.fairness import AGE_DIMENSION, age_bands, fair_lending_table
-from models.fit import check_monotone
+from models.fit import check_monotone, row_sample
 from models.holdout import holdout_report
 from models.metrics import approval_stats, credit_metrics, decile_table, ece, psi
 from models.pd_model import PDModel
@@ -30,6 +30,10 @@ from pipelines.core.settings import Settings
 from pipelines.training.trainset import TrainingSet
 
 REASON_SAMPLE_ROWS = 2_000
+# The in-sample column (overfitting's yardstick beside OOT), the train-vs-OOT score PSI and the
+# in-sample deciles read a seeded sample of the training window: at 1M rows predicting every
+# row was 4 of evaluate's 9 s, and 200,000 rows pin an AUC to about +-0.002. Its "n" says so.
+IN_SAMPLE_ROWS = 200_000
 
 
 @dataclass
@@ -103,7 +107,8 @@ def evaluate(settings: Settings, model: PDModel, ts: TrainingSet) -> Evaluation:
     raw_oot = model.raw_proba(X_oot)
     pd_oot = model.calibrator.transform(raw_oot)
     everyone_oot = through_the_door(ts, "oot", model)
-    pd_train = model.predict_pd(ts.X["train"])
+    X_in, y_in = row_sample(ts.X["train"], ts.y["train"], IN_SAMPLE_ROWS, settings.seed)
+    pd_train = model.predict_pd(X_in)
     score_oot, score_train = _scores(settings, pd_oot), _scores(settings, pd_train)
     baseline = fit_baseline(ts.X["train"], ts.y["train"], settings.seed)
     pd_base = baseline_pd(baseline, X_oot)
@@ -113,7 +118,7 @@ def evaluate(settings: Settings, model: PDModel, ts: TrainingSet) -> Evaluation:
                 **approval_stats(None, _scores(settings, model.predict_pd(everyone_oot)),
                                  cut["approve_at"], cut["decline_below"])},
         "oot baseline": credit_metrics(y_oot, pd_base),
-        "train (in-sample)": credit_metrics(ts.y["train"], pd_train),
+        "train (in-sample)": credit_metrics(y_in, pd_train),
     }
     # the policy holdout's loans (approved below the cut-off when scored): how they repay
     held = (ts.holdout.reindex(X_oot.index, fill_value=False).to_numpy(dtype=bool)
@@ -134,7 +139,7 @@ def evaluate(settings: Settings, model: PDModel, ts: TrainingSet) -> Evaluation:
     ev.ranges = out_of_range(ts.X["train"], everyone_oot, model.feature_names)
     ev.fairness = oot_fairness(settings, model, ts, cut)
     ev.tables = {"tables/deciles_oot.csv": decile_table(y_oot, pd_oot),
-                 "tables/deciles_train_in_sample.csv": decile_table(ts.y["train"], pd_train),
+                 "tables/deciles_train_in_sample.csv": decile_table(y_in, pd_train),
                  "tables/out_of_range_oot.csv": ev.ranges,
                  "tables/fair_lending_oot.csv": ev.fairness}
     ev.figures = _figures(model, y_oot, raw_oot, pd_oot, pd_base, score_oot, cut, exact[0],
