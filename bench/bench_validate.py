@@ -27,7 +27,7 @@ from pipelines.core.settings import Settings
 from pipelines.simulation.simulate import simulate_book
 from pipelines.validation.gate import run_gate
 from pipelines.validation.gx_suite import GxBatch
-from pipelines.warehouse.schema import CATEGORIES
+from pipelines.warehouse.schema import CATEGORIES, applications
 
 DAY = date(2025, 6, 30)
 RANGES = {"applicant_age": (18, 100), "annual_income": (0, 1e7), "employment_years": (0, 80),
@@ -36,12 +36,15 @@ RANGES = {"applicant_age": (18, 100), "annual_income": (0, 1e7), "employment_yea
           "monthly_payment": (0, None), "monthly_debt": (0, None), "bureau_score": (300, 850),
           "inquiries_6m": (0, None), "delinquencies_2y": (0, None), "open_trades": (0, None),
           "revolving_utilization": (0, 10)}
-
+# free text (no category list) and the width of its warehouse column: the gate quarantines wider
+WIDTHS = {c.name: c.type.length for c in applications.columns
+          if c.name in ("application_id", "dealer_id")}
 
 
 
 def bare_checks(df: pd.DataFrame) -> tuple[np.ndarray, dict[str, float]]:
-    """The gate's checks in plain pandas: which rows fail, and the batch-level shares."""
+    """The gate's checks in plain pandas: which rows fail (text widths included), and the
+    batch-level shares."""
     end = pd.Timestamp(DAY) + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
     bad = np.zeros(len(df), dtype=bool)
     for col, (lo, hi) in RANGES.items():
@@ -55,6 +58,10 @@ def bare_checks(df: pd.DataFrame) -> tuple[np.ndarray, dict[str, float]]:
     bad |= (df["loan_amount"] / df["vehicle_price"] > 3.0).to_numpy()
     bad |= (df["monthly_payment"] / (df["annual_income"] / 12) > 1.0).to_numpy()
     bad |= df["application_id"].duplicated().to_numpy()
+    for col, width in WIDTHS.items():
+        # as cheap as the gate makes it: the lengths per row only when some value is too wide
+        if max(map(len, df[col].dropna().to_numpy()), default=0) > width:
+            bad |= (df[col].str.len() > width).fillna(False).to_numpy(dtype=bool)
     shares = {f"null:{c}": float(df[c].isna().mean()) for c in df.columns}
     shares["duplicate_key"] = float(df["application_id"].duplicated(keep=False).mean())
     shares["rows"] = len(df)

@@ -28,58 +28,64 @@ from great_expectations.core.expectation_validation_result import (
     ExpectationValidationResult,
 )
 
+from pipelines.validation.masks import NullMasks
+
 _SAMPLE = 20  # partial_unexpected_list, as GX's BASIC result format
 
 
-def evaluate_expectation(expectation: Any, frame: pd.DataFrame) -> ExpectationValidationResult:
-    """One batch-level expectation on ``frame``."""
+def evaluate_expectation(expectation: Any, frame: pd.DataFrame,
+                         nulls: NullMasks | None = None) -> ExpectationValidationResult:
+    """One batch-level expectation on ``frame``; ``nulls``: its null masks, shared by the
+    batch's checks (found here when not given)."""
     check = _CHECKS[type(expectation).__name__]
-    success, result = check(expectation, frame)
+    success, result = check(expectation, frame, NullMasks(frame) if nulls is None else nulls)
     return ExpectationValidationResult(success=bool(success),
                                        expectation_config=expectation.configuration,
                                        result=result, meta={})
 
 
-def _row_count(e: Any, frame: pd.DataFrame) -> tuple[bool, dict[str, Any]]:
+def _row_count(e: Any, frame: pd.DataFrame, _: NullMasks) -> tuple[bool, dict[str, Any]]:
     n = len(frame)
     ok = (e.min_value is None or n >= e.min_value) and (e.max_value is None or n <= e.max_value)
     return ok, {"observed_value": n}
 
 
-def _column_exists(e: Any, frame: pd.DataFrame) -> tuple[bool, dict[str, Any]]:
+def _column_exists(e: Any, frame: pd.DataFrame, _: NullMasks) -> tuple[bool, dict[str, Any]]:
     return e.column in frame.columns, {}
 
 
-def _not_null(e: Any, frame: pd.DataFrame) -> tuple[bool, dict[str, Any]]:
+def _not_null(e: Any, frame: pd.DataFrame, nulls: NullMasks) -> tuple[bool, dict[str, Any]]:
     values = frame[e.column]
-    missing = values.isna().to_numpy()
+    missing = nulls[e.column]
     return _map_result(e, len(values), len(values), missing, values)
 
 
-def _unique(e: Any, frame: pd.DataFrame) -> tuple[bool, dict[str, Any]]:
+def _unique(e: Any, frame: pd.DataFrame, nulls: NullMasks) -> tuple[bool, dict[str, Any]]:
     values = frame[e.column]
-    present = values.notna().to_numpy()
+    present = ~nulls[e.column]
     repeated = np.zeros(len(values), dtype=bool)
     repeated[present] = values[present].duplicated(keep=False).to_numpy()
     return _map_result(e, len(values), int(present.sum()), repeated, values)
 
 
-def _compound_unique(e: Any, frame: pd.DataFrame) -> tuple[bool, dict[str, Any]]:
+def _compound_unique(e: Any, frame: pd.DataFrame,
+                     nulls: NullMasks) -> tuple[bool, dict[str, Any]]:
     keys = frame[list(e.column_list)]
-    considered = keys.notna().any(axis=1).to_numpy()
+    considered = ~nulls.all_missing(list(e.column_list))
     repeated = np.zeros(len(keys), dtype=bool)
     repeated[considered] = keys[considered].duplicated(keep=False).to_numpy()
     shown = keys.astype(str).agg("|".join, axis=1) if repeated.any() else keys.iloc[:, 0]
     return _map_result(e, len(keys), int(considered.sum()), repeated, shown)
 
 
-def _in_type_list(e: Any, frame: pd.DataFrame) -> tuple[bool, dict[str, Any]]:
+def _in_type_list(e: Any, frame: pd.DataFrame,
+                  nulls: NullMasks) -> tuple[bool, dict[str, Any]]:
     values = frame[e.column]
     allowed = _types(e.type_list)
     if values.dtype != object:
         return values.dtype in allowed, {"observed_value": values.dtype.type.__name__}
     classes = tuple(t for t in allowed if isinstance(t, type))
-    present = values.notna().to_numpy()
+    present = ~nulls[e.column]
     wrong = np.zeros(len(values), dtype=bool)
     wrong[present] = [not isinstance(v, classes) for v in values[present]]
     return _map_result(e, len(values), int(present.sum()), wrong, values)

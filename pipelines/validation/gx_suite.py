@@ -31,11 +31,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipelines.validation.batch_checks import evaluate_expectation
 from pipelines.validation.datadocs import GX_LOCK, gx_state, html_safe
-from pipelines.validation.quarantine import ColumnRule, Suite, ratio
+from pipelines.validation.masks import NullMasks
+from pipelines.validation.quarantine import ColumnRule, DerivedRule, Suite, ratio
 
 _GX_TYPES = {
     "float": ["float64", "float32", "int64", "int32"],
@@ -55,15 +57,18 @@ class GxOutcome:
 
 class GxBatch:
     """Translate a suite into GX expectations, evaluate the batch-level ones in pandas, add the
-    row-level outcomes as GX results, build Data Docs."""
+    row-level outcomes as GX results, build Data Docs. ``nulls``: the null masks the row-level
+    checks used (the same positions in ``frame``: pseudonymising an id keeps it missing)."""
 
     def __init__(self, frame: pd.DataFrame, suite: Suite, band: tuple[int, int] | None,
-                 issues: pd.DataFrame, business_end: pd.Timestamp) -> None:
+                 issues: pd.DataFrame, business_end: pd.Timestamp,
+                 nulls: NullMasks | None = None) -> None:
         self.frame, self.suite, self.band = frame, suite, band
         self.issues, self.business_end = issues, business_end
+        self.nulls = NullMasks(frame) if nulls is None else nulls
         present = [r for r in suite.columns.values() if r.name in frame.columns]
         self.empty_columns = [r.name for r in present if suite.allow_all_null_columns
-                              and len(frame) and frame[r.name].isna().all()]
+                              and len(frame) and self.nulls[r.name].all()]
         self.present = present
 
     def batch_expectations(self) -> list[Any]:
@@ -97,7 +102,8 @@ class GxBatch:
         """Evaluate the suite; render Data Docs into ``docs_dir`` (only for a batch with a
         failed expectation when ``on_issue``: GX's rendering is most of a small gate's cost).
         Without a page to render, only the failed row-level expectations become GX results."""
-        batch = [evaluate_expectation(e, self.frame) for e in self.batch_expectations()]
+        batch = [evaluate_expectation(e, self.frame, self.nulls)
+                 for e in self.batch_expectations()]
         n_rows, failed_rows = self.row_results(only_failed=True)
         failed = failed_rows or any(not r.success for r in batch)
         report = None
@@ -143,16 +149,15 @@ class GxBatch:
         hits = dict(tuple(self.issues.groupby(["column", "rule"], sort=False))) \
             if len(self.issues) else {}
         chosen = [c for c in checks if not only_failed or (c[1], c[2]) in hits]
-        return len(checks), [self._result(make(), column, rule, values(),
-                                          hits.get((column, rule)))
-                             for make, column, rule, values in chosen]
+        return len(checks), [self._result(make(), rule, missing(), hits.get((column, rule)))
+                             for make, column, rule, missing in chosen]
 
-    def row_checks(self) -> list[tuple[Callable[[], Any], str, str, Callable[[], pd.Series]]]:
-        """(expectation factory, column, rule, values) per row-level expectation: GX objects
-        are built only for the results someone reads."""
+    def row_checks(self) -> list[tuple[Callable[[], Any], str, str, Callable[[], np.ndarray]]]:
+        """(expectation factory, column, rule, missing values) per row-level expectation: GX
+        objects and the masks are built only for the results someone reads."""
         import great_expectations.expectations as gxe
 
-        out: list[tuple[Callable[[], Any], str, str, Callable[[], pd.Series]]] = []
+        out: list[tuple[Callable[[], Any], str, str, Callable[[], np.ndarray]]] = []
         for rule in self.present:
             out += self._column_checks(rule, gxe)
         for d in self.suite.derived:
@@ -161,46 +166,49 @@ class GxBatch:
                                     min_value=d.min, max_value=d.max, meta={
                                         "derived": f"{d.times:g} * {d.numerator} / "
                                                    f"{d.denominator}"}),
-                            d.name, "between", partial(ratio, self.frame, d)))
+                            d.name, "between", partial(self._ratio_missing, d)))
         key = [c for c in self.suite.key if c in self.frame.columns]
         meta = {"quarantines": "the later copies of a repeated key"}
         if key:
             unique = partial(gxe.ExpectColumnValuesToBeUnique, column=key[0], meta=meta) \
                 if len(key) == 1 else partial(gxe.ExpectCompoundColumnsToBeUnique,
                                               column_list=key, meta=meta)
-            out.append((unique, ",".join(key), "unique_key", partial(self._column, key[0])))
+            out.append((unique, ",".join(key), "unique_key", partial(self._missing, key[0])))
         return out
 
-    def _column(self, name: str) -> pd.Series:
-        return self.frame[name]
+    def _missing(self, name: str) -> np.ndarray:
+        return self.nulls[name]
+
+    def _ratio_missing(self, rule: DerivedRule) -> np.ndarray:
+        return ratio(self.frame, rule).isna().to_numpy()
 
     def _column_checks(self, rule: ColumnRule, gxe: Any) -> list[Any]:
         col, out = rule.name, []
-        values = partial(self._column, col)
+        missing = partial(self._missing, col)
         if rule.required:
             out.append((partial(gxe.ExpectColumnValuesToNotBeNull, column=col), col,
-                        "not_null", values))
+                        "not_null", missing))
         if rule.type in ("float", "int") and (rule.min is not None or rule.max is not None):
             out.append((partial(gxe.ExpectColumnValuesToBeBetween, column=col,
-                                min_value=rule.min, max_value=rule.max), col, "between", values))
+                                min_value=rule.min, max_value=rule.max), col, "between", missing))
         if rule.categories is not None:
             out.append((partial(gxe.ExpectColumnValuesToBeInSet, column=col,
-                                value_set=list(rule.categories)), col, "in_set", values))
+                                value_set=list(rule.categories)), col, "in_set", missing))
         if rule.not_after_business_date and rule.type in ("datetime", "date"):
             out.append((partial(gxe.ExpectColumnValuesToBeBetween, column=col,
                                 max_value=self.business_end.isoformat()), col, "not_future",
-                        values))
+                        missing))
         return out
 
-    def _result(self, expectation: Any, column: str, rule: str, values: pd.Series,
+    def _result(self, expectation: Any, rule: str, missing_values: np.ndarray,
                 hits: pd.DataFrame | None) -> Any:
         from great_expectations.core.expectation_validation_result import (
             ExpectationValidationResult,
         )
 
         hits = self.issues.iloc[0:0] if hits is None else hits
-        n = len(values)
-        missing = int(values.isna().sum()) if rule != "not_null" else 0
+        n = len(missing_values)
+        missing = int(missing_values.sum()) if rule != "not_null" else 0
         counted = n - missing
         bad = int(hits["row_number"].nunique())
         sample = hits["value"].head(20).tolist()

@@ -41,6 +41,7 @@ from pipelines.core.errors import CreditflowError
 from pipelines.core.settings import PROJECT_ROOT, Settings
 from pipelines.core.text import key_text, record_keys
 from pipelines.core.yaml_input import load_yaml_file
+from pipelines.validation.masks import NullMasks
 from pipelines.warehouse import schema
 
 KINDS = ("applications", "loans", "repayments", "features", "roll_features", "scores")
@@ -210,19 +211,23 @@ def _derived(name: str, spec: dict[str, Any], where: str) -> DerivedRule:
 # -- row-level checks -------------------------------------------------------------------------
 
 def row_issues(frame: pd.DataFrame, suite: Suite, business_end: pd.Timestamp,
-               skip_null: set[int] | None = None) -> pd.DataFrame:
+               skip_null: set[int] | None = None,
+               nulls: NullMasks | None = None) -> pd.DataFrame:
     """Every row-level failure as (row_number, rule, column, value); row_number is the 1-based
     position in ``frame``. ``skip_null`` holds the row numbers already reported as unreadable,
-    so a failed cast is not also reported as a null."""
+    so a failed cast is not also reported as a null. ``nulls``: ``frame``'s null masks, shared
+    with the batch-level checks."""
     found: list[pd.DataFrame] = []
     widths = _widths(suite)
+    nulls = NullMasks(frame) if nulls is None else nulls
     for rule in suite.columns.values():
         if rule.name not in frame.columns:
             continue
+        s, null = frame[rule.name], nulls[rule.name]
         try:
-            found.extend(_column_issues(frame[rule.name], rule, business_end, skip_null or set()))
+            found.extend(_column_issues(s, null, rule, business_end, skip_null or set()))
             if rule.name in widths:
-                found.append(_width_issues(frame[rule.name], widths[rule.name]))
+                found.append(_width_issues(s, null, widths[rule.name]))
         except (TypeError, ValueError, AttributeError):
             continue  # a mistyped column: the batch-level type expectation rejects the batch
     if suite.all_numeric_finite:
@@ -235,7 +240,7 @@ def row_issues(frame: pd.DataFrame, suite: Suite, business_end: pd.Timestamp,
     for rule in suite.derived:
         if {rule.numerator, rule.denominator} <= set(frame.columns):
             found.append(_range_issues(ratio(frame, rule), rule.name, rule.min, rule.max))
-    found.append(duplicate_issues(frame, suite.key))
+    found.append(duplicate_issues(frame, suite.key, nulls))
     found = [f for f in found if not f.empty]
     if not found:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in ISSUE_COLUMNS})
@@ -252,13 +257,27 @@ def _widths(suite: Suite) -> dict[str, int]:
             and suite.columns[c.name].categories is None and getattr(c.type, "length", None)}
 
 
-def _width_issues(s: pd.Series, width: int) -> pd.DataFrame:
+def _width_issues(s: pd.Series, null: np.ndarray, width: int) -> pd.DataFrame:
     """Text wider than its column: PostgreSQL would refuse the whole batch at the write and
     SQLite would keep it whole; the row is quarantined on both (its value kept in full)."""
-    if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
+    if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)) \
+            or widest(s, null) <= width:
         return pd.DataFrame(columns=ISSUE_COLUMNS)
+    # some value is too wide: which ones (``str.len`` allocates a length per row, so only here)
     return _issues(s, (s.str.len() > width).fillna(False).to_numpy(dtype=bool),
                    f"max_length:{width}")
+
+
+def widest(s: pd.Series, null: np.ndarray) -> float:
+    """The length of the longest present value of a text column (``null``: its missing values),
+    in one pass of C-level ``len`` with nothing kept per row; +inf when some present value has
+    no length (a number in a text column), so that ``str.len`` looks at it as before."""
+    values = s.to_numpy(dtype=object)
+    present = values[~null] if null.any() else values
+    try:
+        return max(map(len, present), default=0)
+    except TypeError:
+        return np.inf
 
 
 def ratio(frame: pd.DataFrame, rule: DerivedRule) -> pd.Series:
@@ -273,20 +292,21 @@ def _is_float(s: pd.Series) -> bool:
     return pd.api.types.is_float_dtype(s.dtype)
 
 
-def _column_issues(s: pd.Series, rule: ColumnRule, business_end: pd.Timestamp,
-                   skip_null: set[int]) -> list[pd.DataFrame]:
+def _column_issues(s: pd.Series, null: np.ndarray, rule: ColumnRule,
+                   business_end: pd.Timestamp, skip_null: set[int]) -> list[pd.DataFrame]:
     out: list[pd.DataFrame] = []
     if rule.required:
-        null = s.isna().to_numpy()
+        reported = null
         if skip_null and null.any():
             rows = np.flatnonzero(null)
-            null[[r for r in rows if r + 1 in skip_null]] = False
-        out.append(_issues(s, null, "not_null"))
+            reported = null.copy()  # the mask is shared with the other checks
+            reported[[r for r in rows if r + 1 in skip_null]] = False
+        out.append(_issues(s, reported, "not_null"))
     if rule.type in ("float", "int") and (rule.min is not None or rule.max is not None):
         out.append(_range_issues(s, rule.name, rule.min, rule.max))
     if rule.categories is not None:
         values = s.astype(object) if isinstance(s.dtype, pd.CategoricalDtype) else s
-        bad = s.notna().to_numpy() & ~values.isin(rule.categories).to_numpy()
+        bad = ~null & ~values.isin(rule.categories).to_numpy()
         out.append(_issues(s, bad, "in_set"))
     if rule.not_after_business_date and rule.type in ("datetime", "date"):
         out.append(_issues(s, (s > business_end).to_numpy(), "not_future"))
@@ -316,19 +336,20 @@ def _issues(s: pd.Series, bad: np.ndarray, rule: str) -> pd.DataFrame:
                          "value": shown})
 
 
-def duplicate_issues(frame: pd.DataFrame, key: Iterable[str]) -> pd.DataFrame:
+def duplicate_issues(frame: pd.DataFrame, key: Iterable[str],
+                     nulls: NullMasks | None = None) -> pd.DataFrame:
     """Rows whose complete key already occurred earlier in the frame (the first copy goes on)."""
     cols = [c for c in key if c in frame.columns]
     if not cols or frame.empty:
         return pd.DataFrame(columns=ISSUE_COLUMNS)
     keys = frame[cols].reset_index(drop=True)
-    complete = keys.notna().all(axis=1)
-    repeat = keys.duplicated(keep="first") & complete
+    complete = ~(NullMasks(frame) if nulls is None else nulls).any_missing(cols)
+    repeat = keys.duplicated(keep="first").to_numpy() & complete
     if not repeat.any():
         return pd.DataFrame(columns=ISSUE_COLUMNS)
     position = pd.Series(np.arange(1, len(keys) + 1))
     first = position.groupby([keys[c] for c in cols], sort=False, dropna=True).transform("first")
-    rows = np.flatnonzero(repeat.to_numpy())
+    rows = np.flatnonzero(repeat)
     labels = record_keys(keys.iloc[rows], cols)
     return pd.DataFrame({"row_number": rows + 1, "rule": "unique_key", "column": ",".join(cols),
                          "value": [f"{k} (first at row {int(f)})" for k, f in

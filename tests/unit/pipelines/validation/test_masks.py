@@ -1,0 +1,75 @@
+"""The gate's shared null masks (one isna per column and batch) and its cheap text-width pass:
+the same answers as pandas asked directly, and a shared mask never changed by a check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.core.calendar import business_day_end
+from pipelines.core.settings import Settings
+from pipelines.validation.masks import NullMasks
+from pipelines.validation.quarantine import load_suite, row_issues, widest
+from tests.unit.pipelines.validation.test_validate import DAY, clean_apps, gate, only
+
+
+def mixed_frame() -> pd.DataFrame:
+    return pd.DataFrame({
+        "text": ["a", None, "ccc", np.nan, "bb"],
+        "number": [1.0, np.nan, 3.0, 4.0, np.nan],
+        "when": pd.to_datetime(["2024-01-01", None, "2024-01-03", "2024-01-04", None]),
+        "nullable": pd.array(["x", pd.NA, "yy", "z", pd.NA], dtype="string"),
+        "full": [1, 2, 3, 4, 5],
+    })
+
+
+def test_each_mask_is_isna_computed_once_and_read_only() -> None:
+    frame = mixed_frame()
+    nulls = NullMasks(frame)
+    for column in frame.columns:
+        assert nulls[column].tolist() == frame[column].isna().tolist()
+        assert nulls[column] is nulls[column]  # kept, not found again
+        with pytest.raises(ValueError):
+            nulls[column][0] = True  # shared by every check of the batch
+
+
+def test_rows_missing_any_or_all_of_a_key() -> None:
+    nulls = NullMasks(mixed_frame())
+    assert nulls.any_missing(["text", "number"]).tolist() == [False, True, False, True, True]
+    assert nulls.all_missing(["text", "number"]).tolist() == [False, True, False, False, False]
+    assert nulls.any_missing([]).tolist() == [False] * 5
+    assert nulls.all_missing([]).tolist() == [True] * 5
+
+
+@pytest.mark.parametrize("column", ["text", "nullable"])
+def test_widest_is_the_longest_present_value(column: str) -> None:
+    frame = mixed_frame()
+    nulls = NullMasks(frame)
+    assert widest(frame[column], nulls[column]) == frame[column].str.len().max()
+    empty = frame[column].iloc[[1]]
+    assert widest(empty, NullMasks(empty.to_frame())[column]) == 0
+
+
+def test_widest_leaves_a_value_without_a_length_to_str_len() -> None:
+    s = pd.Series(["a", 12345, None], dtype=object)
+    assert widest(s, s.isna().to_numpy()) == np.inf
+
+
+def test_overlong_text_beside_nulls_and_a_number_is_quarantined(settings: Settings) -> None:
+    df = clean_apps(40)  # one null of 40: under the null share
+    df["dealer_id"] = df["dealer_id"].astype(object)
+    df.loc[2, "dealer_id"] = None
+    df.loc[4, "dealer_id"] = 12345  # no length: not a width failure
+    df.loc[6, "dealer_id"] = "D" + "x" * 64
+    assert only(gate(df, settings)) == [(7, "max_length:64", "dealer_id", "D" + "x" * 64)]
+
+
+def test_a_check_leaves_the_shared_mask_as_it_found_it(settings: Settings) -> None:
+    df = clean_apps(10)
+    df.loc[[3, 5], "application_ts"] = pd.NaT
+    nulls = NullMasks(df)
+    suite = load_suite("applications", settings)
+    issues = row_issues(df, suite, business_day_end(DAY, 0), {4}, nulls)  # row 4 unreadable
+    assert issues.loc[issues["rule"] == "not_null", "row_number"].tolist() == [6]
+    assert np.flatnonzero(nulls["application_ts"]).tolist() == [3, 5]
