@@ -28,50 +28,48 @@ from great_expectations.core.expectation_validation_result import (
     ExpectationValidationResult,
 )
 
-from pipelines.validation.masks import NullMasks
+from pipelines.validation.masks import BatchMasks
 
 _SAMPLE = 20  # partial_unexpected_list, as GX's BASIC result format
 
 
 def evaluate_expectation(expectation: Any, frame: pd.DataFrame,
-                         nulls: NullMasks | None = None) -> ExpectationValidationResult:
-    """One batch-level expectation on ``frame``; ``nulls``: its null masks, shared by the
-    batch's checks (found here when not given)."""
+                         masks: BatchMasks | None = None) -> ExpectationValidationResult:
+    """One batch-level expectation on ``frame``; ``masks``: the batch's masks, shared by its
+    checks (found here when not given)."""
     check = _CHECKS[type(expectation).__name__]
-    success, result = check(expectation, frame, NullMasks(frame) if nulls is None else nulls)
+    success, result = check(expectation, frame, BatchMasks(frame) if masks is None else masks)
     return ExpectationValidationResult(success=bool(success),
                                        expectation_config=expectation.configuration,
                                        result=result, meta={})
 
 
-def _row_count(e: Any, frame: pd.DataFrame, _: NullMasks) -> tuple[bool, dict[str, Any]]:
+def _row_count(e: Any, frame: pd.DataFrame, _: BatchMasks) -> tuple[bool, dict[str, Any]]:
     n = len(frame)
     ok = (e.min_value is None or n >= e.min_value) and (e.max_value is None or n <= e.max_value)
     return ok, {"observed_value": n}
 
 
-def _column_exists(e: Any, frame: pd.DataFrame, _: NullMasks) -> tuple[bool, dict[str, Any]]:
+def _column_exists(e: Any, frame: pd.DataFrame, _: BatchMasks) -> tuple[bool, dict[str, Any]]:
     return e.column in frame.columns, {}
 
 
-def _not_null(e: Any, frame: pd.DataFrame, nulls: NullMasks) -> tuple[bool, dict[str, Any]]:
+def _not_null(e: Any, frame: pd.DataFrame, masks: BatchMasks) -> tuple[bool, dict[str, Any]]:
     values = frame[e.column]
-    missing = nulls[e.column]
+    missing = masks[e.column]
     return _map_result(e, len(values), len(values), missing, values)
 
 
-def _unique(e: Any, frame: pd.DataFrame, nulls: NullMasks) -> tuple[bool, dict[str, Any]]:
+def _unique(e: Any, frame: pd.DataFrame, masks: BatchMasks) -> tuple[bool, dict[str, Any]]:
     values = frame[e.column]
-    present = ~nulls[e.column]
-    repeated = np.zeros(len(values), dtype=bool)
-    repeated[present] = values[present].duplicated(keep=False).to_numpy()
-    return _map_result(e, len(values), int(present.sum()), repeated, values)
+    present = int((~masks[e.column]).sum())
+    return _map_result(e, len(values), present, masks.every_copy(e.column), values)
 
 
 def _compound_unique(e: Any, frame: pd.DataFrame,
-                     nulls: NullMasks) -> tuple[bool, dict[str, Any]]:
+                     masks: BatchMasks) -> tuple[bool, dict[str, Any]]:
     keys = frame[list(e.column_list)]
-    considered = ~nulls.all_missing(list(e.column_list))
+    considered = ~masks.all_missing(list(e.column_list))
     repeated = np.zeros(len(keys), dtype=bool)
     repeated[considered] = keys[considered].duplicated(keep=False).to_numpy()
     shown = keys.astype(str).agg("|".join, axis=1) if repeated.any() else keys.iloc[:, 0]
@@ -79,13 +77,13 @@ def _compound_unique(e: Any, frame: pd.DataFrame,
 
 
 def _in_type_list(e: Any, frame: pd.DataFrame,
-                  nulls: NullMasks) -> tuple[bool, dict[str, Any]]:
+                  masks: BatchMasks) -> tuple[bool, dict[str, Any]]:
     values = frame[e.column]
     allowed = _types(e.type_list)
     if values.dtype != object:
         return values.dtype in allowed, {"observed_value": values.dtype.type.__name__}
     classes = tuple(t for t in allowed if isinstance(t, type))
-    present = ~nulls[e.column]
+    present = ~masks[e.column]
     wrong = np.zeros(len(values), dtype=bool)
     wrong[present] = [not isinstance(v, classes) for v in values[present]]
     return _map_result(e, len(values), int(present.sum()), wrong, values)

@@ -53,7 +53,7 @@ from pipelines.core.settings import Settings, reveal
 from pipelines.core.text import record_keys
 from pipelines.validation.contract import load_contract, missing_declared, newly_provided
 from pipelines.validation.gx_suite import GxBatch, GxOutcome
-from pipelines.validation.masks import NullMasks
+from pipelines.validation.masks import BatchMasks
 from pipelines.validation.quarantine import (
     ISSUE_COLUMNS,
     QUARANTINE_COLUMNS,
@@ -159,8 +159,8 @@ def run_gate(df: pd.DataFrame, kind: str, batch_id: str, settings: Settings,
     # a value ingest could not read (its type or its declared format) is not also "missing"
     unread = earlier["rule"].astype(str).str.startswith(("type:", "format:"))
     unreadable = set(earlier.loc[unread, "row_number"].astype(int))
-    nulls = NullMasks(frame)  # one isna per column, for the row and the batch-level checks
-    parts = [x for x in (earlier, row_issues(frame, suite, end, unreadable, nulls))
+    masks = BatchMasks(frame)  # nulls and repeated keys found once, for every check
+    parts = [x for x in (earlier, row_issues(frame, suite, end, unreadable, masks))
              if not x.empty]
     issues = pd.concat(parts, ignore_index=True) if parts else _problems(None)
     trailing = trailing_average(wh, kind, batch_id, settings) if wh is not None else None
@@ -170,7 +170,7 @@ def run_gate(df: pd.DataFrame, kind: str, batch_id: str, settings: Settings,
     data_docs = data_docs and settings.validation.data_docs != "never"
     salt = reveal(settings.security.id_salt) or ""
     shown = pseudonymise_batch(frame, issues, salt) if data_docs else (frame, issues)
-    checks = GxBatch(shown[0], suite, band, shown[1], end, nulls)
+    checks = GxBatch(shown[0], suite, band, shown[1], end, masks)
     gx = checks.run(batch_id, settings.reports_dir / "validation" if data_docs else None,
                     settings.validation.data_docs == "on_issue")
     failures = gx.failures + _quarantine_share_failure(issues, len(frame), suite)

@@ -36,7 +36,7 @@ import pandas as pd
 
 from pipelines.validation.batch_checks import evaluate_expectation
 from pipelines.validation.datadocs import GX_LOCK, gx_state, html_safe
-from pipelines.validation.masks import NullMasks
+from pipelines.validation.masks import BatchMasks
 from pipelines.validation.quarantine import ColumnRule, DerivedRule, Suite, ratio
 
 _GX_TYPES = {
@@ -57,18 +57,18 @@ class GxOutcome:
 
 class GxBatch:
     """Translate a suite into GX expectations, evaluate the batch-level ones in pandas, add the
-    row-level outcomes as GX results, build Data Docs. ``nulls``: the null masks the row-level
-    checks used (the same positions in ``frame``: pseudonymising an id keeps it missing)."""
+    row-level outcomes as GX results, build Data Docs. ``masks``: the masks the row-level
+    checks used (of the same rows: pseudonymising an id keeps it missing and keeps it apart)."""
 
     def __init__(self, frame: pd.DataFrame, suite: Suite, band: tuple[int, int] | None,
                  issues: pd.DataFrame, business_end: pd.Timestamp,
-                 nulls: NullMasks | None = None) -> None:
+                 masks: BatchMasks | None = None) -> None:
         self.frame, self.suite, self.band = frame, suite, band
         self.issues, self.business_end = issues, business_end
-        self.nulls = NullMasks(frame) if nulls is None else nulls
+        self.masks = BatchMasks(frame) if masks is None else masks
         present = [r for r in suite.columns.values() if r.name in frame.columns]
         self.empty_columns = [r.name for r in present if suite.allow_all_null_columns
-                              and len(frame) and self.nulls[r.name].all()]
+                              and len(frame) and self.masks[r.name].all()]
         self.present = present
 
     def batch_expectations(self) -> list[Any]:
@@ -102,7 +102,7 @@ class GxBatch:
         """Evaluate the suite; render Data Docs into ``docs_dir`` (only for a batch with a
         failed expectation when ``on_issue``: GX's rendering is most of a small gate's cost).
         Without a page to render, only the failed row-level expectations become GX results."""
-        batch = [evaluate_expectation(e, self.frame, self.nulls)
+        batch = [evaluate_expectation(e, self.frame, self.masks)
                  for e in self.batch_expectations()]
         n_rows, failed_rows = self.row_results(only_failed=True)
         failed = failed_rows or any(not r.success for r in batch)
@@ -177,7 +177,7 @@ class GxBatch:
         return out
 
     def _missing(self, name: str) -> np.ndarray:
-        return self.nulls[name]
+        return self.masks[name]
 
     def _ratio_missing(self, rule: DerivedRule) -> np.ndarray:
         return ratio(self.frame, rule).isna().to_numpy()

@@ -41,7 +41,7 @@ from pipelines.core.errors import CreditflowError
 from pipelines.core.settings import PROJECT_ROOT, Settings
 from pipelines.core.text import key_text, record_keys
 from pipelines.core.yaml_input import load_yaml_file
-from pipelines.validation.masks import NullMasks
+from pipelines.validation.masks import BatchMasks
 from pipelines.warehouse import schema
 
 KINDS = ("applications", "loans", "repayments", "features", "roll_features", "scores")
@@ -212,18 +212,18 @@ def _derived(name: str, spec: dict[str, Any], where: str) -> DerivedRule:
 
 def row_issues(frame: pd.DataFrame, suite: Suite, business_end: pd.Timestamp,
                skip_null: set[int] | None = None,
-               nulls: NullMasks | None = None) -> pd.DataFrame:
+               masks: BatchMasks | None = None) -> pd.DataFrame:
     """Every row-level failure as (row_number, rule, column, value); row_number is the 1-based
     position in ``frame``. ``skip_null`` holds the row numbers already reported as unreadable,
-    so a failed cast is not also reported as a null. ``nulls``: ``frame``'s null masks, shared
+    so a failed cast is not also reported as a null. ``masks``: ``frame``'s masks, shared
     with the batch-level checks."""
     found: list[pd.DataFrame] = []
     widths = _widths(suite)
-    nulls = NullMasks(frame) if nulls is None else nulls
+    masks = BatchMasks(frame) if masks is None else masks
     for rule in suite.columns.values():
         if rule.name not in frame.columns:
             continue
-        s, null = frame[rule.name], nulls[rule.name]
+        s, null = frame[rule.name], masks[rule.name]
         try:
             found.extend(_column_issues(s, null, rule, business_end, skip_null or set()))
             if rule.name in widths:
@@ -240,7 +240,7 @@ def row_issues(frame: pd.DataFrame, suite: Suite, business_end: pd.Timestamp,
     for rule in suite.derived:
         if {rule.numerator, rule.denominator} <= set(frame.columns):
             found.append(_range_issues(ratio(frame, rule), rule.name, rule.min, rule.max))
-    found.append(duplicate_issues(frame, suite.key, nulls))
+    found.append(duplicate_issues(frame, suite.key, masks))
     found = [f for f in found if not f.empty]
     if not found:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in ISSUE_COLUMNS})
@@ -337,14 +337,13 @@ def _issues(s: pd.Series, bad: np.ndarray, rule: str) -> pd.DataFrame:
 
 
 def duplicate_issues(frame: pd.DataFrame, key: Iterable[str],
-                     nulls: NullMasks | None = None) -> pd.DataFrame:
+                     masks: BatchMasks | None = None) -> pd.DataFrame:
     """Rows whose complete key already occurred earlier in the frame (the first copy goes on)."""
     cols = [c for c in key if c in frame.columns]
     if not cols or frame.empty:
         return pd.DataFrame(columns=ISSUE_COLUMNS)
     keys = frame[cols].reset_index(drop=True)
-    complete = ~(NullMasks(frame) if nulls is None else nulls).any_missing(cols)
-    repeat = keys.duplicated(keep="first").to_numpy() & complete
+    repeat = (BatchMasks(frame) if masks is None else masks).later_copies(cols)
     if not repeat.any():
         return pd.DataFrame(columns=ISSUE_COLUMNS)
     position = pd.Series(np.arange(1, len(keys) + 1))

@@ -1,5 +1,6 @@
-"""The gate's shared null masks (one isna per column and batch) and its cheap text-width pass:
-the same answers as pandas asked directly, and a shared mask never changed by a check."""
+"""The gate's shared masks (one isna per column and one pass for repeated keys, per batch) and its
+cheap text-width pass: the same answers as pandas asked directly, and a shared mask never changed
+by a check."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from pipelines.core.calendar import business_day_end
 from pipelines.core.settings import Settings
-from pipelines.validation.masks import NullMasks
+from pipelines.validation.masks import BatchMasks
 from pipelines.validation.quarantine import load_suite, row_issues, widest
 from tests.unit.pipelines.validation.test_validate import DAY, clean_apps, gate, only
 
@@ -26,29 +27,54 @@ def mixed_frame() -> pd.DataFrame:
 
 def test_each_mask_is_isna_computed_once_and_read_only() -> None:
     frame = mixed_frame()
-    nulls = NullMasks(frame)
+    masks = BatchMasks(frame)
     for column in frame.columns:
-        assert nulls[column].tolist() == frame[column].isna().tolist()
-        assert nulls[column] is nulls[column]  # kept, not found again
+        assert masks[column].tolist() == frame[column].isna().tolist()
+        assert masks[column] is masks[column]  # kept, not found again
         with pytest.raises(ValueError):
-            nulls[column][0] = True  # shared by every check of the batch
+            masks[column][0] = True  # shared by every check of the batch
 
 
 def test_rows_missing_any_or_all_of_a_key() -> None:
-    nulls = NullMasks(mixed_frame())
-    assert nulls.any_missing(["text", "number"]).tolist() == [False, True, False, True, True]
-    assert nulls.all_missing(["text", "number"]).tolist() == [False, True, False, False, False]
-    assert nulls.any_missing([]).tolist() == [False] * 5
-    assert nulls.all_missing([]).tolist() == [True] * 5
+    masks = BatchMasks(mixed_frame())
+    assert masks.any_missing(["text", "number"]).tolist() == [False, True, False, True, True]
+    assert masks.all_missing(["text", "number"]).tolist() == [False, True, False, False, False]
+    assert masks.any_missing([]).tolist() == [False] * 5
+    assert masks.all_missing([]).tolist() == [True] * 5
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_repeated_keys_as_pandas_finds_them(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 60
+    frame = pd.DataFrame({"id": rng.integers(0, 40, n).astype(str).astype(object),
+                          "month": rng.integers(0, 3, n).astype(float)})
+    frame.loc[rng.random(n) < 0.2, "id"] = None
+    frame.loc[rng.random(n) < 0.2, "month"] = np.nan
+    masks = BatchMasks(frame)
+    for key in (["id"], ["id", "month"]):
+        complete = frame[key].notna().all(axis=1)
+        expected = frame[key].duplicated(keep="first") & complete
+        assert masks.later_copies(key).tolist() == expected.tolist()
+        assert masks.later_copies(key) is masks.later_copies(key)
+    present = frame["id"].notna().to_numpy()
+    every = np.zeros(n, dtype=bool)
+    every[present] = frame["id"][present].duplicated(keep=False).to_numpy()
+    assert masks.every_copy("id").tolist() == every.tolist()
+
+
+def test_no_repeated_key() -> None:
+    masks = BatchMasks(pd.DataFrame({"id": ["a", None, "b", None]}))
+    assert not masks.later_copies(["id"]).any() and not masks.every_copy("id").any()
 
 
 @pytest.mark.parametrize("column", ["text", "nullable"])
 def test_widest_is_the_longest_present_value(column: str) -> None:
     frame = mixed_frame()
-    nulls = NullMasks(frame)
-    assert widest(frame[column], nulls[column]) == frame[column].str.len().max()
+    masks = BatchMasks(frame)
+    assert widest(frame[column], masks[column]) == frame[column].str.len().max()
     empty = frame[column].iloc[[1]]
-    assert widest(empty, NullMasks(empty.to_frame())[column]) == 0
+    assert widest(empty, BatchMasks(empty.to_frame())[column]) == 0
 
 
 def test_widest_leaves_a_value_without_a_length_to_str_len() -> None:
@@ -68,8 +94,8 @@ def test_overlong_text_beside_nulls_and_a_number_is_quarantined(settings: Settin
 def test_a_check_leaves_the_shared_mask_as_it_found_it(settings: Settings) -> None:
     df = clean_apps(10)
     df.loc[[3, 5], "application_ts"] = pd.NaT
-    nulls = NullMasks(df)
+    masks = BatchMasks(df)
     suite = load_suite("applications", settings)
-    issues = row_issues(df, suite, business_day_end(DAY, 0), {4}, nulls)  # row 4 unreadable
+    issues = row_issues(df, suite, business_day_end(DAY, 0), {4}, masks)  # row 4 unreadable
     assert issues.loc[issues["rule"] == "not_null", "row_number"].tolist() == [6]
-    assert np.flatnonzero(nulls["application_ts"]).tolist() == [3, 5]
+    assert np.flatnonzero(masks["application_ts"]).tolist() == [3, 5]
