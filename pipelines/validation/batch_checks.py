@@ -20,6 +20,8 @@ Semantics copied from GX 1.x (``great_expectations/expectations``):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -31,53 +33,63 @@ from great_expectations.core.expectation_validation_result import (
 from pipelines.validation.masks import BatchMasks
 
 _SAMPLE = 20  # partial_unexpected_list, as GX's BASIC result format
+# (positions, columns) -> the frame's rows there as a report may show them
+Shown = Callable[[np.ndarray, list[str]], pd.DataFrame]
 
 
-def evaluate_expectation(expectation: Any, frame: pd.DataFrame,
-                         masks: BatchMasks | None = None) -> ExpectationValidationResult:
+def evaluate_expectation(expectation: Any, frame: pd.DataFrame, masks: BatchMasks | None = None,
+                         shown: Shown | None = None) -> ExpectationValidationResult:
     """One batch-level expectation on ``frame``; ``masks``: the batch's masks, shared by its
-    checks (found here when not given)."""
+    checks (found here when not given); ``shown``: the rows a result lists as examples, as a
+    report may show them (the gate's Data Docs: with pseudonyms, found for those rows only);
+    by default as they are."""
     check = _CHECKS[type(expectation).__name__]
-    success, result = check(expectation, frame, BatchMasks(frame) if masks is None else masks)
+    success, result = check(expectation, frame, BatchMasks(frame) if masks is None else masks,
+                            partial(rows_as_they_are, frame) if shown is None else shown)
     return ExpectationValidationResult(success=bool(success),
                                        expectation_config=expectation.configuration,
                                        result=result, meta={})
 
 
-def _row_count(e: Any, frame: pd.DataFrame, _: BatchMasks) -> tuple[bool, dict[str, Any]]:
+def rows_as_they_are(frame: pd.DataFrame, rows: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    return frame.iloc[rows][columns]
+
+
+def _row_count(e: Any, frame: pd.DataFrame, *_: Any) -> tuple[bool, dict[str, Any]]:
     n = len(frame)
     ok = (e.min_value is None or n >= e.min_value) and (e.max_value is None or n <= e.max_value)
     return ok, {"observed_value": n}
 
 
-def _column_exists(e: Any, frame: pd.DataFrame, _: BatchMasks) -> tuple[bool, dict[str, Any]]:
+def _column_exists(e: Any, frame: pd.DataFrame, *_: Any) -> tuple[bool, dict[str, Any]]:
     return e.column in frame.columns, {}
 
 
-def _not_null(e: Any, frame: pd.DataFrame, masks: BatchMasks) -> tuple[bool, dict[str, Any]]:
-    values = frame[e.column]
-    missing = masks[e.column]
-    return _map_result(e, len(values), len(values), missing, values)
+def _not_null(e: Any, frame: pd.DataFrame, masks: BatchMasks,
+              shown: Shown) -> tuple[bool, dict[str, Any]]:
+    n = len(frame)
+    return _map_result(e, n, n, masks[e.column], partial(_values, shown, e.column))
 
 
-def _unique(e: Any, frame: pd.DataFrame, masks: BatchMasks) -> tuple[bool, dict[str, Any]]:
-    values = frame[e.column]
+def _unique(e: Any, frame: pd.DataFrame, masks: BatchMasks,
+            shown: Shown) -> tuple[bool, dict[str, Any]]:
     present = int((~masks[e.column]).sum())
-    return _map_result(e, len(values), present, masks.every_copy(e.column), values)
+    return _map_result(e, len(frame), present, masks.every_copy(e.column),
+                       partial(_values, shown, e.column))
 
 
-def _compound_unique(e: Any, frame: pd.DataFrame,
-                     masks: BatchMasks) -> tuple[bool, dict[str, Any]]:
+def _compound_unique(e: Any, frame: pd.DataFrame, masks: BatchMasks,
+                     shown: Shown) -> tuple[bool, dict[str, Any]]:
     keys = frame[list(e.column_list)]
     considered = ~masks.all_missing(list(e.column_list))
     repeated = np.zeros(len(keys), dtype=bool)
     repeated[considered] = keys[considered].duplicated(keep=False).to_numpy()
-    shown = keys.astype(str).agg("|".join, axis=1) if repeated.any() else keys.iloc[:, 0]
-    return _map_result(e, len(keys), int(considered.sum()), repeated, shown)
+    return _map_result(e, len(keys), int(considered.sum()), repeated,
+                       partial(_keys_text, shown, keys))
 
 
-def _in_type_list(e: Any, frame: pd.DataFrame,
-                  masks: BatchMasks) -> tuple[bool, dict[str, Any]]:
+def _in_type_list(e: Any, frame: pd.DataFrame, masks: BatchMasks,
+                  shown: Shown) -> tuple[bool, dict[str, Any]]:
     values = frame[e.column]
     allowed = _types(e.type_list)
     if values.dtype != object:
@@ -86,7 +98,24 @@ def _in_type_list(e: Any, frame: pd.DataFrame,
     present = ~masks[e.column]
     wrong = np.zeros(len(values), dtype=bool)
     wrong[present] = [not isinstance(v, classes) for v in values[present]]
-    return _map_result(e, len(values), int(present.sum()), wrong, values)
+    return _map_result(e, len(values), int(present.sum()), wrong,
+                       partial(_values, shown, e.column))
+
+
+def _values(shown: Shown, column: str, rows: np.ndarray) -> list[Any]:
+    return shown(rows, [column])[column].tolist()
+
+
+def _keys_text(shown: Shown, keys: pd.DataFrame, rows: np.ndarray) -> list[str]:
+    """The keys at ``rows`` as text, "a|b". A column shown as it is is written whole, then
+    taken at ``rows`` (pandas writes a date column's times only when some value has one); a
+    column shown as text (a pseudonymised id) is written value by value."""
+    if not len(rows):
+        return []
+    part = shown(rows, list(keys.columns))
+    text = pd.DataFrame({c: part[c].astype(str).to_numpy() if part[c].dtype == object
+                         else keys[c].astype(str).to_numpy()[rows] for c in keys.columns})
+    return text.agg("|".join, axis=1).tolist()
 
 
 _NATIVE = {"float": (float,), "int": (int,), "long": (int,), "str": (str,), "bool": (bool,)}
@@ -111,8 +140,8 @@ def _types(type_list: list[str]) -> list[Any]:
 
 
 def _map_result(e: Any, n: int, considered: int, unexpected: np.ndarray,
-                values: pd.Series) -> tuple[bool, dict[str, Any]]:
-    """GX's BASIC result of a column map expectation."""
+                examples: Callable[[np.ndarray], list[Any]]) -> tuple[bool, dict[str, Any]]:
+    """GX's BASIC result of a column map expectation; ``examples(rows)``: the values listed."""
     bad = int(unexpected.sum())
     mostly = 1.0 if e.mostly is None else float(e.mostly)
     ok = n == 0 or considered == 0 or (considered - bad) / considered >= mostly
@@ -120,7 +149,7 @@ def _map_result(e: Any, n: int, considered: int, unexpected: np.ndarray,
     result: dict[str, Any] = {
         "element_count": n, "unexpected_count": bad,
         "unexpected_percent": 100.0 * bad / considered if considered else None,
-        "partial_unexpected_list": values[unexpected][:_SAMPLE].tolist(),
+        "partial_unexpected_list": examples(np.flatnonzero(unexpected)[:_SAMPLE]),
     }
     if type(e).__name__ != "ExpectColumnValuesToNotBeNull":
         result.update({"missing_count": missing,

@@ -41,6 +41,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -48,7 +49,13 @@ import pandas as pd
 
 from pipelines.core.calendar import business_day_end
 from pipelines.core.errors import CreditflowError
-from pipelines.core.privacy import pseudonymise_batch, withhold_id
+from pipelines.core.privacy import (
+    ID_COLUMNS,
+    pseudonymise_batch,
+    pseudonymise_frame,
+    require_own_salt,
+    withhold_id,
+)
 from pipelines.core.settings import Settings, reveal
 from pipelines.core.text import record_keys
 from pipelines.validation.contract import load_contract, missing_declared, newly_provided
@@ -166,11 +173,9 @@ def run_gate(df: pd.DataFrame, kind: str, batch_id: str, settings: Settings,
     trailing = trailing_average(wh, kind, batch_id, settings) if wh is not None else None
     contract = load_contract(wh, kind) if wh is not None and kind in CONTRACT_KINDS else None
     band = _band(suite, trailing)
-    # Data Docs leave the warehouse: they show pseudonyms, never an applicant id
     data_docs = data_docs and settings.validation.data_docs != "never"
-    salt = reveal(settings.security.id_salt) or ""
-    shown = pseudonymise_batch(frame, issues, salt) if data_docs else (frame, issues)
-    checks = GxBatch(shown[0], suite, band, shown[1], end, masks)
+    salt = (reveal(settings.security.id_salt) or "") if data_docs else None
+    checks = _checks(frame, suite, band, issues, end, masks, salt)
     gx = checks.run(batch_id, settings.reports_dir / "validation" if data_docs else None,
                     settings.validation.data_docs == "on_issue")
     failures = gx.failures + _quarantine_share_failure(issues, len(frame), suite)
@@ -301,6 +306,37 @@ def _problems(problems: pd.DataFrame | None) -> pd.DataFrame:
     if problems is None or problems.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in ISSUE_COLUMNS})
     return problems[ISSUE_COLUMNS].astype({"row_number": "int64"})
+
+
+def _checks(frame: pd.DataFrame, suite: Suite, band: tuple[int, int] | None,
+            issues: pd.DataFrame, end: pd.Timestamp, masks: BatchMasks,
+            salt: str | None) -> GxBatch:
+    """The suite's GX checks of the batch. With a ``salt`` they render Data Docs, which leave
+    the warehouse: the page shows pseudonyms, never an applicant id. Only the ids a page can
+    show are pseudonymised (the issues' and those of the rows a result lists as examples), not
+    every id of the batch: hashing them all took 1 s per million."""
+    if salt is None:
+        return GxBatch(frame, suite, band, issues, end, masks)
+    if any(c in ID_COLUMNS for c in frame.columns):
+        require_own_salt(salt)  # refused before any page, as pseudonymising the batch did
+    return GxBatch(frame, suite, band, _shown_issues(frame, issues, salt), end, masks,
+                   partial(_shown_rows, frame, salt))
+
+
+def _shown_issues(frame: pd.DataFrame, issues: pd.DataFrame, salt: str) -> pd.DataFrame:
+    """``issues`` as ``pseudonymise_batch`` shows them, given only the rows they name."""
+    if issues.empty:
+        return issues
+    named, position = np.unique(issues["row_number"].to_numpy(dtype=np.int64),
+                                return_inverse=True)
+    _, shown = pseudonymise_batch(frame.iloc[named - 1].reset_index(drop=True),
+                                  issues.assign(row_number=position + 1), salt)
+    return shown.assign(row_number=issues["row_number"].to_numpy())
+
+
+def _shown_rows(frame: pd.DataFrame, salt: str, rows: np.ndarray,
+                columns: list[str]) -> pd.DataFrame:
+    return pseudonymise_frame(frame.iloc[rows][columns], salt)
 
 
 def _known(suite: Suite) -> set[str]:

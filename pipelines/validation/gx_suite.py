@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.validation.batch_checks import evaluate_expectation
+from pipelines.validation.batch_checks import Shown, evaluate_expectation
 from pipelines.validation.datadocs import GX_LOCK, gx_state, html_safe
 from pipelines.validation.masks import BatchMasks
 from pipelines.validation.quarantine import ColumnRule, DerivedRule, Suite, ratio
@@ -57,15 +57,17 @@ class GxOutcome:
 
 class GxBatch:
     """Translate a suite into GX expectations, evaluate the batch-level ones in pandas, add the
-    row-level outcomes as GX results, build Data Docs. ``masks``: the masks the row-level
-    checks used (of the same rows: pseudonymising an id keeps it missing and keeps it apart)."""
+    row-level outcomes as GX results, build Data Docs. ``issues`` as the page may show them;
+    ``masks``: the masks the row-level checks used; ``shown``: ``frame``'s rows as the page may
+    show them (``batch_checks.evaluate_expectation``)."""
 
     def __init__(self, frame: pd.DataFrame, suite: Suite, band: tuple[int, int] | None,
                  issues: pd.DataFrame, business_end: pd.Timestamp,
-                 masks: BatchMasks | None = None) -> None:
+                 masks: BatchMasks | None = None, shown: Shown | None = None) -> None:
         self.frame, self.suite, self.band = frame, suite, band
         self.issues, self.business_end = issues, business_end
         self.masks = BatchMasks(frame) if masks is None else masks
+        self.shown = shown
         present = [r for r in suite.columns.values() if r.name in frame.columns]
         self.empty_columns = [r.name for r in present if suite.allow_all_null_columns
                               and len(frame) and self.masks[r.name].all()]
@@ -102,7 +104,7 @@ class GxBatch:
         """Evaluate the suite; render Data Docs into ``docs_dir`` (only for a batch with a
         failed expectation when ``on_issue``: GX's rendering is most of a small gate's cost).
         Without a page to render, only the failed row-level expectations become GX results."""
-        batch = [evaluate_expectation(e, self.frame, self.masks)
+        batch = [evaluate_expectation(e, self.frame, self.masks, self.shown)
                  for e in self.batch_expectations()]
         n_rows, failed_rows = self.row_results(only_failed=True)
         failed = failed_rows or any(not r.success for r in batch)

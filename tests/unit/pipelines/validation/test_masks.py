@@ -1,15 +1,20 @@
-"""The gate's shared masks (one isna per column and one pass for repeated keys, per batch) and its
-cheap text-width pass: the same answers as pandas asked directly, and a shared mask never changed
-by a check."""
+"""The gate's shared masks (one isna per column and one pass for repeated keys, per batch), its
+cheap text-width pass and its Data Docs pseudonymising only the rows a page shows: the same
+answers as pandas asked directly, a shared mask never changed by a check, no raw id on a page."""
 
 from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from pipelines.core.calendar import business_day_end
+from pipelines.core.privacy import DEFAULT_SALT, SaltError, pseudonymise
 from pipelines.core.settings import Settings
+from pipelines.validation.batch_checks import _keys_text, rows_as_they_are
 from pipelines.validation.masks import BatchMasks
 from pipelines.validation.quarantine import load_suite, row_issues, widest
 from tests.unit.pipelines.validation.test_validate import DAY, clean_apps, gate, only
@@ -99,3 +104,35 @@ def test_a_check_leaves_the_shared_mask_as_it_found_it(settings: Settings) -> No
     issues = row_issues(df, suite, business_day_end(DAY, 0), {4}, masks)  # row 4 unreadable
     assert issues.loc[issues["rule"] == "not_null", "row_number"].tolist() == [6]
     assert np.flatnonzero(masks["application_ts"]).tolist() == [3, 5]
+
+
+# -- Data Docs: only the shown rows' ids are pseudonymised --------------------------------------
+
+def test_data_docs_show_pseudonyms_of_the_rows_they_list_and_no_raw_id(home: Path) -> None:
+    settings = Settings(validation={"max_duplicate_key_share": 0.5, "max_null_share": 0.5},
+                        security={"id_salt": "masks-test-salt"})
+    df = clean_apps(40)
+    df.loc[[5, 9], "application_id"] = df.loc[3, "application_id"]  # every copy listed by GX
+    df.loc[12, "application_id"] = None
+    df.loc[20, "applicant_age"] = 7.0
+    r = gate(df, settings, batch_id="b-ids", data_docs=True)
+    assert [q[1:3] for q in only(r)] == [("unique_key", "application_id")] * 2 + [
+        ("not_null", "application_id"), ("between", "applicant_age")]
+    html = Path(r.report_path or "").read_text()
+    assert not {i for i in df["application_id"].dropna() if i in html}
+    assert pseudonymise([df.loc[3, "application_id"]], "masks-test-salt")[0] in html
+    assert pseudonymise([df.loc[20, "application_id"]], "masks-test-salt")[0] not in html
+    shipped = settings.model_copy(update={"security": settings.security.model_copy(
+        update={"id_salt": Settings(security={"id_salt": DEFAULT_SALT}).security.id_salt})})
+    with pytest.raises(SaltError):  # refused before any page, as before
+        gate(df, shipped, data_docs=True)
+
+
+def test_compound_key_examples_read_as_the_whole_column_writes_them() -> None:
+    keys = pd.DataFrame({"loan_id": ["L1", "L2", "L1"],
+                         "as_of_month": pd.to_datetime(["2024-01-31 00:00", "2024-01-31 10:00",
+                                                        "2024-01-31 00:00"])})
+    shown = partial(rows_as_they_are, keys)
+    assert _keys_text(shown, keys, np.array([0, 2])) == ["L1|2024-01-31 00:00:00"] * 2
+    assert _keys_text(shown, keys.iloc[[0, 2]], np.array([0])) == ["L1|2024-01-31"]
+    assert _keys_text(shown, keys, np.array([], dtype=np.int64)) == []
