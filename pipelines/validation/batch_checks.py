@@ -149,7 +149,7 @@ def _map_result(e: Any, n: int, considered: int, unexpected: np.ndarray,
     result: dict[str, Any] = {
         "element_count": n, "unexpected_count": bad,
         "unexpected_percent": 100.0 * bad / considered if considered else None,
-        "partial_unexpected_list": examples(np.flatnonzero(unexpected)[:_SAMPLE]),
+        "partial_unexpected_list": examples(np.flatnonzero(unexpected)[:_SAMPLE]) if bad else [],
     }
     if type(e).__name__ != "ExpectColumnValuesToNotBeNull":
         result.update({"missing_count": missing,
