@@ -14,9 +14,11 @@ Two views, on purpose:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -142,13 +144,6 @@ def _evidently_frame(frame: pd.DataFrame, numeric: list[str], categorical: list[
     return out
 
 
-def _drifted(method: str, score: float, threshold: float) -> bool:
-    """Evidently's verdict: p-value tests drift below the threshold, distances at or above."""
-    if score is None or np.isnan(score):
-        return False
-    return score < threshold if "p_value" in method else score >= threshold
-
-
 def evidently_inputs(reference: pd.DataFrame, current: pd.DataFrame, features: Sequence[str],
                      sample_rows: int, seed: int
                      ) -> tuple[pd.DataFrame, pd.DataFrame, list[str], list[str]]:
@@ -166,39 +161,63 @@ def evidently_inputs(reference: pd.DataFrame, current: pd.DataFrame, features: S
 def evidently_drift(reference: pd.DataFrame, current: pd.DataFrame, features: Sequence[str],
                     sample_rows: int, drift_share: float, method: str | None, seed: int,
                     html_path: Path | None = None) -> EvidentlyResult:
-    """Run ``DataDriftPreset`` on samples of both sides; read the per-feature scores and the
-    drifted share from ``json.loads(snapshot.json())``; save the HTML report if asked."""
+    """Run ``DataDriftPreset``'s drift table on samples of both sides; read the drifted share
+    from ``json.loads(snapshot.json())`` and the per-feature tests from the table the report
+    shows; save the HTML report if asked."""
     from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
+    from evidently.legacy.metrics import DataDriftTable
 
     feats = list(features)
     ref, cur, numeric, categorical = evidently_inputs(reference, current, feats, sample_rows,
                                                       seed)
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
-    preset = DataDriftPreset(columns=feats, drift_share=drift_share, method=method)
+    preset = _drift_table_preset()(columns=feats, drift_share=drift_share, method=method)
     snapshot = Report([preset], include_tests=False).run(
         current_data=Dataset.from_pandas(cur, data_definition=definition),
         reference_data=Dataset.from_pandas(ref, data_definition=definition))
     raw = json.loads(snapshot.json())
-    table, share, count = _read_snapshot(raw, feats)
+    # the table the preset rendered: the run's context keeps it, so this reads, not recomputes
+    shown = snapshot.context.get_legacy_metric(DataDriftTable(columns=feats, stattest=method),
+                                               None, None)[0]
+    share, count = _drifted_count(raw)
     if html_path is not None:
         html_path.parent.mkdir(parents=True, exist_ok=True)
         snapshot.save_html(str(html_path))
-    return EvidentlyResult(table, share, count, (len(ref), len(cur)), html_path, raw)
+    return EvidentlyResult(_column_table(shown.drift_by_columns, feats, method), share, count,
+                           (len(ref), len(cur)), html_path, raw)
 
 
-def _read_snapshot(raw: dict, features: list[str]) -> tuple[pd.DataFrame, float, int]:
-    rows, share, count = [], float("nan"), 0
+@lru_cache(maxsize=1)
+def _drift_table_preset() -> type:
+    """Evidently's ``DataDriftPreset`` without its per-column ``ValueDrift`` metrics. The
+    preset's HTML is drawn from its drift table alone, while each ``ValueDrift`` draws plotly
+    figures of its own that the HTML never shows: more than half of a report's seconds (2.7 s
+    instead of 6.2 s on 33 features and 5,000 rows a side here, the same HTML). The table holds
+    the same per-column tests, scores and verdicts."""
+    from evidently.presets import DataDriftPreset
+
+    class DriftTablePreset(DataDriftPreset):
+        def generate_metrics(self, context: Any) -> list[Any]:
+            return [m for m in super().generate_metrics(context)
+                    if type(m).__name__ == "DriftedColumnsCount"]
+
+    return DriftTablePreset
+
+
+def _drifted_count(raw: dict) -> tuple[float, int]:
+    """(share, count) of drifted columns from the snapshot's ``DriftedColumnsCount``."""
     for metric in raw.get("metrics", []):
-        config = metric.get("config", {})
-        kind = str(config.get("type", ""))
-        if kind.endswith("DriftedColumnsCount"):
-            share = float(metric["value"]["share"])
-            count = int(metric["value"]["count"])
-        elif kind.endswith("ValueDrift") and config.get("column") in features:
-            method, threshold = str(config.get("method")), float(config.get("threshold"))
-            score = float(metric["value"])
-            rows.append([config["column"], method, threshold, score,
-                         _drifted(method, score, threshold)])
-    table = pd.DataFrame(rows, columns=EVIDENTLY_COLUMNS)
-    return table, share, count
+        if str(metric.get("config", {}).get("type", "")).endswith("DriftedColumnsCount"):
+            return float(metric["value"]["share"]), int(metric["value"]["count"])
+    return float("nan"), 0
+
+
+def _column_table(by_column: Mapping[str, Any], features: list[str],
+                  method: str | None) -> pd.DataFrame:
+    """EVIDENTLY_COLUMNS per feature from Evidently's per-column drift results (each with
+    ``stattest_name``, ``stattest_threshold``, ``drift_score`` and ``drift_detected``); the
+    method is the configured one, or the name of the test Evidently chose for the column."""
+    rows = [[f, method or str(c.stattest_name), float(c.stattest_threshold),
+             float(c.drift_score), bool(c.drift_detected)]
+            for f in features if (c := by_column.get(f)) is not None]
+    return pd.DataFrame(rows, columns=EVIDENTLY_COLUMNS)

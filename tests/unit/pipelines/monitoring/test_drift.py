@@ -3,6 +3,9 @@ reading Evidently's snapshot JSON (the Evidently run itself is in the scenario t
 
 from __future__ import annotations
 
+import json
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,9 +14,10 @@ from models.metrics import psi
 from pipelines.core.settings import MonitoringSettings
 from pipelines.monitoring.drift import (
     DriftInputError,
-    _drifted,
-    _read_snapshot,
+    _column_table,
+    _drifted_count,
     csi_table,
+    evidently_drift,
     feature_csi,
     score_psi,
 )
@@ -81,21 +85,41 @@ def test_missing_columns_and_empty_windows_are_refused() -> None:
         csi_table(ref, ref.iloc[:0], ["ltv"], 10, 1e-4, BANDS)
 
 
-def test_evidently_snapshot_json_is_read_per_feature() -> None:
+def test_evidently_snapshot_json_and_drift_table_are_read_per_feature() -> None:
     raw = {"metrics": [
         {"config": {"type": "evidently:metric_v2:DriftedColumnsCount", "drift_share": 0.3},
          "value": {"count": 1.0, "share": 0.5}},
-        {"config": {"type": "evidently:metric_v2:ValueDrift", "column": "ltv",
-                    "method": "Wasserstein distance (normed)", "threshold": 0.1},
-         "value": 0.31},
-        {"config": {"type": "evidently:metric_v2:ValueDrift", "column": "housing",
-                    "method": "chi-square p_value", "threshold": 0.05},
-         "value": 0.4},
     ], "tests": []}
-    table, share, count = _read_snapshot(raw, ["ltv", "housing"])
-    assert (share, count) == (0.5, 1)
-    assert table.set_index("feature")["drifted"].to_dict() == {"ltv": True, "housing": False}
-    # p-values drift below the threshold, distances at or above it
-    assert _drifted("K-S p_value", 0.01, 0.05) and not _drifted("K-S p_value", 0.2, 0.05)
-    assert _drifted("Jensen-Shannon distance", 0.1, 0.1)
-    assert not _drifted("psi", float("nan"), 0.1)
+    assert _drifted_count(raw) == (0.5, 1)
+    assert np.isnan(_drifted_count({"metrics": []})[0])
+    result = SimpleNamespace(stattest_name="Wasserstein distance (normed)",
+                             stattest_threshold=0.1, drift_score=0.31, drift_detected=True)
+    table = _column_table({"ltv": result, "other": result}, ["ltv", "housing"], None)
+    assert table.to_dict("records") == [{"feature": "ltv",
+                                         "method": "Wasserstein distance (normed)",
+                                         "threshold": 0.1, "score": 0.31, "drifted": True}]
+    assert _column_table({"ltv": result}, ["ltv"], "psi")["method"].tolist() == ["psi"]
+
+
+def test_drift_report_scores_are_evidentlys_own_per_column_tests() -> None:
+    """The report runs the preset's drift table without its per-column ValueDrift metrics:
+    each feature's test, score and verdict must be the ones ValueDrift gives."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import ValueDrift
+
+    rng = np.random.default_rng(3)
+    ref = pd.DataFrame({"ltv": rng.normal(1.0, 0.2, 400), "dti": rng.normal(0.3, 0.1, 400),
+                        "housing": rng.choice(["own", "rent"], 400)})
+    cur = ref.assign(ltv=rng.normal(1.3, 0.2, 400), housing=rng.choice(["own", "rent"], 400,
+                                                                       p=[0.2, 0.8]))
+    ours = evidently_drift(ref, cur, list(ref.columns), 5_000, 0.5, None, 0).table
+    definition = DataDefinition(numerical_columns=["ltv", "dti"],
+                                categorical_columns=["housing"])
+    theirs = json.loads(Report([ValueDrift(column=c) for c in ref.columns]).run(
+        current_data=Dataset.from_pandas(cur, data_definition=definition),
+        reference_data=Dataset.from_pandas(ref, data_definition=definition)).json())
+    expected = {m["config"]["column"]: (m["config"]["method"], m["value"])
+                for m in theirs["metrics"]}
+    assert {r.feature: (r.method, r.score) for r in ours.itertuples()} == expected
+    assert ours.set_index("feature")["drifted"].to_dict() == {
+        "ltv": True, "dti": False, "housing": True}
