@@ -149,7 +149,7 @@ def reference_frame(settings: Settings, model: PDModel, ts: TrainingSet):
     """Training-window sample of ALL applications (not only the booked, matured ones the model
     learnt from) with PD and score: monitoring compares each day's applications against it."""
     population = ts.population if ts.population is not None else ts.X["train"]
-    ref = build_reference(model, population[model.feature_names], seed=settings.seed)
+    ref = build_reference(model, population, seed=settings.seed)
     sc = settings.scoring
     ref["score"] = pd_to_score(ref["pd"].to_numpy(), sc.base_score, sc.base_odds, sc.pdo)
     return ref

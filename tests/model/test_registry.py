@@ -282,3 +282,13 @@ def test_registry_leaves_the_global_mlflow_uri_alone(store, registered, monkeypa
     R.load_pd_model(store["uri"], registered[0], alias=R.CHALLENGER)
     assert os.environ["MLFLOW_TRACKING_URI"] == "sqlite:///elsewhere.db"
     assert mlflow.get_tracking_uri() == before
+
+
+def test_reference_keeps_the_model_features_of_a_wider_window(book, pd_model) -> None:
+    wider = book.X_train.assign(region="north", pd=0.5)  # a column named like the PD, too
+    ref = R.build_reference(pd_model, wider, max_rows=500, seed=3)
+    same = R.build_reference(pd_model, book.X_train, max_rows=500, seed=3)
+    pd.testing.assert_frame_equal(ref, same)
+    assert list(ref.columns) == [*pd_model.feature_names, "raw_pd", "pd"]
+    with pytest.raises(ModelSignatureError):
+        R.build_reference(pd_model, book.X_train.drop(columns=pd_model.feature_names[0]))
