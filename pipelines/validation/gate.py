@@ -361,12 +361,9 @@ def _assemble(df: pd.DataFrame, raw: pd.DataFrame | None, frame: pd.DataFrame, s
     if not issues.empty:
         bad_rows[issues["row_number"].to_numpy(dtype=np.int64) - 1] = True
     status = "rejected" if failures else ("quarantined" if bad_rows.any() else "passed")
-    if status == "rejected":
-        passed = df.iloc[0:0]
-    elif status == "passed":  # all of it: a shallow copy, not every row of a 1M-row batch again
-        passed = df.copy(deep=False)
-    else:
-        passed = df.iloc[np.flatnonzero(~bad_rows)]
+    # all of it passed: a shallow copy, not every row of a 1M-row batch taken again
+    passed = (df.iloc[0:0] if status == "rejected" else df.copy(deep=False)
+              if status == "passed" else df.iloc[np.flatnonzero(~bad_rows)])
     return GateResult(batch_id=batch_id, kind=suite.kind, status=status, passed=passed,
                       quarantined=_quarantine_frame(issues, frame, raw, suite),
                       failed_expectations=failures + gx.row_failures,
