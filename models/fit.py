@@ -127,9 +127,11 @@ def quantise(X_train: pd.DataFrame, y_train: Any, X_valid: pd.DataFrame, y_valid
 
 
 def _boost(data: Quantised, params: dict[str, Any], num_boost_round: int,
-           early_stopping_rounds: int, history: dict) -> xgb.Booster:
-    # Early stopping watches the last set, "valid"; the curve sample only records.
-    evals = [(data.curve, CURVE_SAMPLE), (data.valid, "valid")]
+           early_stopping_rounds: int, history: dict, curves: bool) -> xgb.Booster:
+    # Early stopping watches the last set, "valid"; the curve sample only records, so it is
+    # scored only for a caller that keeps the curves (an HPO trial keeps none).
+    evals = [(data.curve, CURVE_SAMPLE)] if curves else []
+    evals.append((data.valid, "valid"))
     if data.trainer is not None:
         return data.trainer(params, data.train, evals, num_boost_round, early_stopping_rounds,
                             history)
@@ -141,7 +143,8 @@ def _boost(data: Quantised, params: dict[str, Any], num_boost_round: int,
 def _train(data: Quantised, params: dict[str, Any], num_boost_round: int,
            early_stopping_rounds: int, evals_result: dict | None) -> xgb.Booster:
     history: dict = {} if evals_result is None else evals_result
-    booster = _boost(data, params, num_boost_round, early_stopping_rounds, history)
+    booster = _boost(data, params, num_boost_round, early_stopping_rounds, history,
+                     curves=evals_result is not None)
     best = int(booster.best_iteration)
     best_auc = float(history["valid"]["auc"][best])
     best_logloss = float(history["valid"]["logloss"][best])
@@ -176,7 +179,8 @@ def fit_booster(
     """Train with early stopping on (X_valid, y_valid); the returned booster holds only the trees
     up to the best iteration, with attributes best_iteration, valid_auc and valid_logloss.
     ``evals_result``, if given, is filled with the per-round metrics of the curve sample
-    (``train_sample``) and the validation set (``valid``): the learning curves."""
+    (``train_sample``) and the validation set (``valid``): the learning curves. Without it the
+    curve sample is not scored at all (the trees are the same either way)."""
     full = booster_params(X_train, params, monotone, seed)  # refuses bad params before binning
     data = quantise(X_train, y_train, X_valid, y_valid, int(full.get("max_bin", 256)), seed)
     return fit_quantised(data, params, monotone, num_boost_round, early_stopping_rounds, seed,
@@ -207,7 +211,8 @@ def hpo_search(
 ) -> dict[str, Any]:
     """Seeded TPE search over depth, learning rate, min_child_weight, subsample, colsample and
     lambda, maximising AUC on the validation (early-stopping) slice; the OOT window is never seen.
-    Every trial trains on the same quantised matrices (``quantise``), which the final fit reuses.
+    Every trial trains on the same quantised matrices (``quantise``), which the final fit reuses;
+    a trial scores only the validation slice each round (no learning curves are kept of it).
 
     Stops after ``trials`` trials or ``timeout_s`` seconds, whichever first. ``on_trial(number,
     params, valid_auc)`` is called after each trial (e.g. to log a nested MLflow run). Returns

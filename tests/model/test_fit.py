@@ -12,6 +12,8 @@ from models.baseline import baseline_pd, fit_baseline
 from models.fit import (
     CURVE_SAMPLE,
     FitError,
+    _boost,
+    booster_params,
     check_monotone,
     fit_booster,
     fit_quantised,
@@ -145,6 +147,22 @@ def test_trials_and_final_fit_share_the_matrices(book):
     fresh = fit_booster(book.X_train, book.y_train, book.X_valid, book.y_valid, PARAMS,
                         MONOTONE, 60, 10, seed=0)
     assert np.array_equal(shared.inplace_predict(book.X_test), fresh.inplace_predict(book.X_test))
+
+
+def test_curves_are_scored_only_when_kept(book):
+    """The curve sample is an extra set scored every round: a fit that keeps no curves (an HPO
+    trial) does not score it, and its trees are the very trees of a fit that does."""
+    data = _quantised(book)
+    curves: dict = {}
+    kept = fit_quantised(data, PARAMS, MONOTONE, 60, 10, seed=0, evals_result=curves)
+    bare = fit_quantised(data, PARAMS, MONOTONE, 60, 10, seed=0)
+    assert set(curves) == {CURVE_SAMPLE, "valid"}
+    assert bare.attr("best_iteration") == kept.attr("best_iteration")
+    assert np.array_equal(bare.inplace_predict(book.X_test), kept.inplace_predict(book.X_test))
+    trial_history: dict = {}  # what a trial's fit scores, round by round
+    _boost(data, booster_params(data.schema, PARAMS, MONOTONE, 0), 60, 10, trial_history,
+           curves=False)
+    assert set(trial_history) == {"valid"}
 
 
 def test_hpo_timeout_stops_early(book):
