@@ -7,18 +7,21 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from pipelines.core.settings import Settings, disable_telemetry
-from pipelines.warehouse.engine import Warehouse
 from tests.trained import (  # noqa: F401  (fixtures shared by integration and reliability tests)
     prefect_harness,
     trained_home,
     trained_home_template,
     trained_settings,
 )
+
+if TYPE_CHECKING:  # imported in the fixtures: the xdist controller loads this file too
+    from pipelines.warehouse.engine import Warehouse
 
 disable_telemetry()
 # Every flow refuses the shipped salt; the suite's processes (and their subprocesses) share one.
@@ -49,6 +52,8 @@ def settings(home: Path) -> Settings:
 
 @pytest.fixture
 def sqlite_wh(settings: Settings) -> Iterator[Warehouse]:
+    from pipelines.warehouse.engine import Warehouse
+
     wh = Warehouse.from_settings(settings)
     wh.init()
     yield wh
@@ -85,6 +90,8 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture
 def pg_wh(pg_url: str) -> Iterator[Warehouse]:
     """The session's PostgreSQL warehouse, emptied before each test."""
+    from pipelines.warehouse.engine import Warehouse
+
     wh = Warehouse(pg_url)
     wh.init()
     from pipelines.monitoring import window

@@ -15,15 +15,13 @@ from pathlib import Path
 
 import pytest
 from filelock import FileLock
-from prefect.testing.utilities import prefect_test_harness
 
-from models.registry import move_aliases_atomically, relocate_store
 from pipelines.core.home import configure_environment
 from pipelines.core.settings import Settings, SimulateSettings
-from pipelines.simulation.book import load_book
-from pipelines.simulation.simulate import simulate_book
-from pipelines.training.train import train_model
-from pipelines.warehouse.engine import Warehouse
+
+# The stack (Prefect's server app, MLflow, XGBoost, GX) is imported inside the functions: pytest
+# loads this module through tests/conftest.py in every process, the xdist controller included,
+# which runs no test; importing it all there cost 8 s of a core while the workers started.
 
 # Small but honest: enough bads per window for AUC and calibration to mean something.
 BOOK = SimulateSettings(n_applications=40_000, start=date(2021, 1, 1), end=date(2025, 6, 30))
@@ -53,6 +51,12 @@ def shared_build(factory: pytest.TempPathFactory, name: str,
 
 
 def _build_trained_home(home: Path) -> None:
+    from models.registry import move_aliases_atomically
+    from pipelines.simulation.book import load_book
+    from pipelines.simulation.simulate import simulate_book
+    from pipelines.training.train import train_model
+    from pipelines.warehouse.engine import Warehouse
+
     settings = small_settings(home)
     configure_environment(settings)
     wh = Warehouse.from_settings(settings)
@@ -107,6 +111,8 @@ def forget_artifact_locations() -> None:
 
 
 def _relocate_artifacts(db: Path, old: Path, new: Path) -> None:
+    from models.registry import relocate_store
+
     relocate_store(f"sqlite:///{db}", old.resolve(), new.resolve())
 
 
@@ -119,5 +125,7 @@ def trained_settings(trained_home: Path) -> Settings:
 def prefect_harness() -> Iterator[None]:
     """One temporary Prefect API for the session's flow tests (about 13 s to start here; the
     default 20 s start-up timeout is too tight on 2 shared cores)."""
+    from prefect.testing.utilities import prefect_test_harness
+
     with prefect_test_harness(server_startup_timeout=60):
         yield

@@ -4,12 +4,11 @@ markdown artifact; a rejection fails the flow after publishing why."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
-from prefect.testing.utilities import prefect_test_harness
+from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
 
 from flows.validation import artifact_key, validation_gate
 from pipelines.core.settings import Settings
@@ -20,16 +19,17 @@ from tests.unit.pipelines.validation.test_validate import DAY, clean_apps
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module", autouse=True)
-def prefect_api() -> Iterator[None]:
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
+@pytest.fixture(autouse=True)
+def prefect_api(prefect_harness: None) -> None:
+    """The session's Prefect API (tests/trained.py), not one of this module's own: a second
+    temporary server costs a migrated database and 6-7 s of a core."""
 
 
 def artifact(key: str) -> str:
     async def read() -> str:
         async with get_client() as client:
-            found = await client.read_latest_artifacts()
+            found = await client.read_latest_artifacts(artifact_filter=ArtifactCollectionFilter(
+                key=ArtifactCollectionFilterKey(any_=[key])))  # the session's API holds others
             return next(a.data for a in found if a.key == key)
     return asyncio.run(read())
 
