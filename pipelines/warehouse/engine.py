@@ -167,7 +167,8 @@ class Warehouse:
             col_type = table.c[name].type
             s = df[name]
             if isinstance(col_type, (Date, DateTime)):
-                s = pd.to_datetime(s)
+                if not pd.api.types.is_datetime64_any_dtype(s):  # else to_datetime only scans it
+                    s = pd.to_datetime(s)
                 # converted once per distinct value: a tape's 2.4M month ends hold ~60 dates,
                 # and per-row strftime was a third of loading it
                 codes, uniq = pd.factorize(s)
