@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.core.settings import MonitoringSettings
+from pipelines.core.stage_settings import MonitoringSettings
 from pipelines.monitoring.drift import csi_table, evidently_drift, score_psi
 
 LEVELS = ["a", "b", "c", "d", "e"]

@@ -17,7 +17,8 @@ import pytest
 from filelock import FileLock
 
 from pipelines.core.home import configure_environment
-from pipelines.core.settings import Settings, SimulateSettings
+from pipelines.core.settings import Settings
+from pipelines.core.stage_settings import SimulateSettings
 
 # The stack (Prefect's server app, MLflow, XGBoost, GX) is imported inside the functions: pytest
 # loads this module through tests/conftest.py in every process, the xdist controller included,

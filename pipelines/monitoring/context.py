@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.core.settings import MonitoringSettings, Settings
+from pipelines.core.settings import Settings
+from pipelines.core.stage_settings import MonitoringSettings
 from pipelines.monitoring.alerts import AlertOutcome
 from pipelines.monitoring.drift import EvidentlyResult
 from pipelines.monitoring.retrain_rules import RetrainDecision

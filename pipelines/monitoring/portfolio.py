@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binom
 
-from pipelines.core.settings import MonitoringSettings
+from pipelines.core.stage_settings import MonitoringSettings
 from pipelines.warehouse.engine import Warehouse
 from pipelines.warehouse.monitoring import tape_transitions, tape_vintage_counts
 from pipelines.warehouse.schema import BAD_BUCKETS, DPD_BUCKETS

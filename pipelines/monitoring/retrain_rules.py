@@ -36,7 +36,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import date
 
-from pipelines.core.settings import MonitoringSettings
+from pipelines.core.stage_settings import MonitoringSettings
 
 TRIGGERED, SUPPRESSED, QUIET = "triggered", "suppressed", "quiet"
 CONCEPT, CALIBRATION, POPULATION = "concept_drift", "calibration_drift", "population_shift"

@@ -7,7 +7,8 @@ from typing import Any
 
 from rich.progress import Progress
 
-from pipelines.core.settings import Settings, SimulateSettings
+from pipelines.core.settings import Settings
+from pipelines.core.stage_settings import SimulateSettings
 from pipelines.ingest.load import write_frame
 from pipelines.simulation.simulate import Book, simulate_book
 from pipelines.warehouse.book import loans_ever_90_plus, table_summary

@@ -199,7 +199,7 @@ def test_only_flows_import_flows() -> None:
 
 
 def test_no_flow_imports_the_command_line() -> None:
-    check("flows/cli.py is the top: no flow imports it",
+    check("flows/cli/ is the top: no flow imports it",
           lambda i: layer(i.importer) == ORCHESTRATION and within(i.imported, "flows.cli"))
 
 

@@ -15,7 +15,7 @@ from features import (
     feature_specs,
 )
 from features.build import window_end
-from pipelines.core.settings import FeatureSettings
+from pipelines.core.stage_settings import FeatureSettings
 from tests.histories import complete_history
 
 T = pd.Timestamp

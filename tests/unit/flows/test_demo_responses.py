@@ -3,7 +3,7 @@ or a challenger with its promotion verdict."""
 
 from __future__ import annotations
 
-from flows.cli import response_line
+from flows.cli.demo import response_line
 
 
 def test_each_response_reads_as_one_line() -> None:

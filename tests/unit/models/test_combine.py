@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.combine import combine, lead_reason
-from pipelines.core.settings import EpdRule
+from pipelines.core.stage_settings import EpdRule
 
 RULES = [EpdRule(decision="approve", epd_at_least=0.05, then="review", reason="EPD_HIGH",
                  text="early payment default risk"),

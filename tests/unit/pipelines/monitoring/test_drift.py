@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from models.metrics import psi
-from pipelines.core.settings import MonitoringSettings
+from pipelines.core.stage_settings import MonitoringSettings
 from pipelines.monitoring.drift import (
     DriftInputError,
     _column_table,

@@ -8,7 +8,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from pipelines.core.settings import MonitoringSettings, Settings
+from pipelines.core.settings import Settings
+from pipelines.core.stage_settings import MonitoringSettings
 from pipelines.monitoring.policy import decide_retrain, run_id_for
 from pipelines.monitoring.retrain_rules import (
     CALIBRATION,

@@ -25,7 +25,7 @@ from models.promotion_rules import (
     training_overlap,
     verdict_of,
 )
-from pipelines.core.settings import PromotionSettings
+from pipelines.core.stage_settings import PromotionSettings
 from pipelines.promotion.decision import PromotionDecision
 
 POLICY = PromotionSettings(min_auc_uplift=0.002, ks_tolerance=0.01, brier_tolerance=0.002,

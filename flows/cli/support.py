@@ -1,6 +1,6 @@
 """How a ``creditflow`` command runs: date options, one-line errors with their exit codes
 (1 for a failure, 2 for a usage error), Prefect's tracebacks kept off the console, the summary
-printout. The commands themselves are in ``flows.cli``.
+printout. The commands themselves are in the modules beside this one.
 """
 
 from __future__ import annotations
