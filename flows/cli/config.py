@@ -29,13 +29,11 @@ def show(as_json: JsonOpt = False, debug: DebugOpt = False) -> None:
     run(action, as_json, debug, render)
 
 
-
 def docs() -> None:
     """Print the configuration reference (Markdown) generated from the settings model."""
     from pipelines.core.config_docs import reference_markdown
 
     print(reference_markdown())
-
 
 
 def relocate(

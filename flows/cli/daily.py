@@ -39,7 +39,6 @@ def score(
     run(action, as_json, debug, render, flows=True)
 
 
-
 def backfill(
     start: Annotated[date, date_option("--from", help="First business date.")],
     end: Annotated[date, date_option("--to", help="Last business date.")],
@@ -64,7 +63,6 @@ def backfill(
     run(action, as_json, debug, render, flows=True)
 
 
-
 def monitor(
     day: Annotated[date, date_option("--date", help="Business date to monitor.")],
     retrain: Annotated[bool, typer.Option(help="Start retraining when the policy fires.")] = True,
@@ -80,7 +78,6 @@ def monitor(
         return daily_monitoring(business_date=day, retrain=retrain)
 
     run(action, as_json, debug, flows=True)
-
 
 
 def collections(
@@ -100,7 +97,6 @@ def collections(
         return collections_flow(month_end=month, retrain=retrain, triggered_by="cli")
 
     run(action, as_json, debug, flows=True)
-
 
 
 def report(

@@ -26,7 +26,6 @@ def init(as_json: JsonOpt = False, debug: DebugOpt = False) -> None:
     run(action, as_json, debug)
 
 
-
 def simulate(
     n_applications: Annotated[int | None, typer.Option("--rows", help="Applications.")] = None,
     start: Annotated[date | None, date_option(help="First application date.")] = None,
@@ -50,7 +49,6 @@ def simulate(
                                  load=load, progress=not as_json)
 
     run(action, as_json, debug)
-
 
 
 def ingest(
@@ -81,7 +79,6 @@ def ingest(
     run(action, as_json, debug)
 
 
-
 def validate(
     path: Annotated[Path, typer.Argument(help="CSV or Parquet file.")],
     kind: Annotated[SuiteKind, typer.Option(help="What the file holds.")] = SuiteKind(
@@ -110,7 +107,6 @@ def validate(
         return result.summary()
 
     run(action, as_json, debug)
-
 
 
 def summary(as_json: JsonOpt = False, debug: DebugOpt = False) -> None:

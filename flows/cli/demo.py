@@ -55,7 +55,6 @@ def demo(
     run(action, as_json, debug, render, flows=True)
 
 
-
 def response_line(item: dict[str, Any]) -> str:
     """One drift response of the demo in words: a reference reset with its cut-off check, or a
     challenger (retraining, recalibration, early-target retraining) and its promotion verdict."""

@@ -39,7 +39,6 @@ def train(
     run(action, as_json, debug, flows=True)
 
 
-
 def promote(
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Compare and print the verdict; move nothing, record nothing.")] = False,
@@ -70,7 +69,6 @@ def promote(
     run(action, as_json, debug, lambda s: print(decision_markdown(s)), flows=not dry_run)
 
 
-
 def rollback(as_json: JsonOpt = False, debug: DebugOpt = False) -> None:
     """Put the 'previous' model version back as champion (the stage, no Prefect) and record it
     in the promotion audit; exits 1 if there is no previous version."""
@@ -79,7 +77,6 @@ def rollback(as_json: JsonOpt = False, debug: DebugOpt = False) -> None:
 
     run(lambda s: rollback_champion(s, Warehouse.from_settings(s), triggered_by=_who()),
         as_json, debug)
-
 
 
 def _who() -> str:
