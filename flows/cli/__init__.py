@@ -35,4 +35,3 @@ home_app.command("relocate")(config.relocate)
 
 def main() -> None:  # pragma: no cover - console entry point
     app(prog_name="creditflow")
-

@@ -52,4 +52,3 @@ def relocate(
                         "warehouse": 0}
 
     run(action, as_json, debug)
-

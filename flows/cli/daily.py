@@ -113,4 +113,3 @@ def report(
         return risk_report(business_date=day)
 
     run(action, as_json, debug, flows=True)
-

@@ -115,4 +115,3 @@ def summary(as_json: JsonOpt = False, debug: DebugOpt = False) -> None:
     from pipelines.warehouse.engine import Warehouse
 
     run(lambda s: warehouse_summary(Warehouse.from_settings(s)), as_json, debug)
-

@@ -71,4 +71,3 @@ def response_line(item: dict[str, Any]) -> str:
             f"({'; '.join(item.get('reasons', []))}): challenger "
             f"v{challenger.get('version', '?')} -> "
             f"{promo.get('verdict', promo.get('decision', '?'))}")
-

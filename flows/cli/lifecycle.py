@@ -87,4 +87,3 @@ def _who() -> str:
         return f"cli:{getpass.getuser()}"
     except Exception:  # no login name in some containers
         return "cli:unknown"
-
