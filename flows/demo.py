@@ -38,6 +38,7 @@ from pipelines.simulation.demo import (
     ingest_day,
     load_history,
     markdown_table,
+    require_first_champion,
     simulate_demo_book,
     use_demo_salt,
 )
@@ -78,6 +79,7 @@ def demo(days: int = 120, per_day: int = 400, scenario: str = "used_car_mix",
     loaded = load_history(wh, book, plan)
     logger.warning("history loaded: %s (%.0f s)", loaded, time.perf_counter() - t0)
     first = training(triggered_by="demo: first model")
+    require_first_champion(first)
     first["epd"] = first_family_model("epd", "EPD")
     first["roll"] = first_family_model("roll", "roll-forward")
     first["queue"] = collections_queue(settings, None)  # the history's last tape month

@@ -172,6 +172,22 @@ def load_history(wh: Warehouse, book: Book, plan: DemoPlan) -> dict[str, int]:
     return load_book(wh, history_part(book, plan), HISTORY_BATCH)
 
 
+def require_first_champion(first: dict[str, Any]) -> None:
+    """The demo lives through its days with the first PD model as champion: when the promotion
+    rules refuse it, stop here with the rules it failed rather than with "no champion" when the
+    first day is scored."""
+    promotion = first.get("promotion") or {}
+    if promotion.get("promoted"):
+        return
+    reasons = "; ".join(promotion.get("reasons") or []) or "no promotion verdict"
+    bads = (promotion.get("counts") or {}).get("bads")
+    window = f"the history's out-of-time window ({bads} bads)" if bads is not None else \
+        "the history's out-of-time window"
+    raise CreditflowError(
+        f"the demo's first model was not promoted ({reasons}); the rules judge it on {window}: "
+        "a larger --history-per-day gives them more to judge on")
+
+
 @dataclass
 class DayFeed:
     day: date
