@@ -4,12 +4,19 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from flows.cli.options import DebugOpt, JsonOpt, Scenario, SuiteKind, TapeKind
+from flows.cli.options import (
+    DebugOpt,
+    FileArg,
+    JsonOpt,
+    MappingOpt,
+    Scenario,
+    SuiteKind,
+    TapeKind,
+)
 from flows.cli.support import date_option, run
 from pipelines.core.settings import Settings
 
@@ -52,10 +59,10 @@ def simulate(
 
 
 def ingest(
-    path: Annotated[Path, typer.Argument(help="CSV or Parquet file.")],
+    path: FileArg,
     kind: Annotated[TapeKind, typer.Option(help="What the file holds.")] = TapeKind(
         "applications"),
-    mapping: Annotated[Path | None, typer.Option(help="YAML column mapping.")] = None,
+    mapping: MappingOpt = None,
     business_date: Annotated[date | None, date_option(
         help="The batch's business date (default: its latest date, at most today). A "
              "repayment tape's rows are known from this date (default: their month end plus "
@@ -80,10 +87,10 @@ def ingest(
 
 
 def validate(
-    path: Annotated[Path, typer.Argument(help="CSV or Parquet file.")],
+    path: FileArg,
     kind: Annotated[SuiteKind, typer.Option(help="What the file holds.")] = SuiteKind(
         "applications"),
-    mapping: Annotated[Path | None, typer.Option(help="YAML column mapping.")] = None,
+    mapping: MappingOpt = None,
     business_date: Annotated[date | None, date_option(
         help="The batch's business date (default: its latest date, at most today).")] = None,
     record: Annotated[bool, typer.Option(

@@ -5,6 +5,7 @@ kinds, drift scenarios) as enumerations, so click checks them (a usage error, ex
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, get_args
 
 import typer
@@ -20,3 +21,6 @@ Scenario = StrEnum("Scenario", {s: s for s in get_args(
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON summary object on stdout.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")]
+# the file arguments of ingest and validate
+FileArg = Annotated[Path, typer.Argument(help="CSV or Parquet file.")]
+MappingOpt = Annotated[Path | None, typer.Option(help="YAML column mapping.")]
