@@ -12,12 +12,11 @@ from rich.console import Console
 
 from flows.cli.options import DebugOpt, JsonOpt
 from flows.cli.support import run
-from pipelines.core.settings import Settings
+from pipelines.core.settings import Settings, config_path
 
 
 def show(as_json: JsonOpt = False, debug: DebugOpt = False) -> None:
     """Print the effective configuration, secrets masked."""
-    from pipelines.core.settings import config_path
 
     def action(settings: Settings) -> dict[str, Any]:
         return {"config_file": str(config_path()), "config_hash": settings.config_hash(),
